@@ -1,0 +1,169 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// errUsage marks a command line that cannot be understood; it exits with status 2.
+var errUsage = errors.New("usage")
+
+// usageError wraps errUsage with a message for the user.
+func usageError(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
+}
+
+// flagKind says whether a flag takes a value and whether it may repeat.
+type flagKind int
+
+const (
+	flagBool flagKind = iota
+	flagString
+	flagList
+)
+
+// flagSpec describes one --flag a command accepts.
+type flagSpec struct {
+	name  string
+	kind  flagKind
+	value string // placeholder shown in help, e.g. DIR
+	help  string
+}
+
+// globalFlags are accepted by every command (DESIGN.md, "The command line").
+var globalFlags = []flagSpec{
+	{"data", flagString, "DIR", "all state: identity, shares, hash cache, settings (default: the user's config dir)/porch"},
+	{"name", flagString, "NAME", "display name shown to neighbours (default: the host name)"},
+	{"listen", flagString, "HOST:PORT", fmt.Sprintf("address to serve on (default :%d, or a free port if taken)", defaultPort)},
+	{"iface", flagList, "NAME", "network interface for mDNS (repeatable; default: every multicast-capable interface that is up)"},
+	{"peer", flagList, "HOST:PORT", "a neighbour reached without mDNS (repeatable)"},
+	{"downloads", flagString, "DIR", "where downloads land (default: ~/Downloads)"},
+	{"verbose", flagBool, "", "debug logging on stderr"},
+	{"help", flagBool, "", "show help for the command"},
+}
+
+// parsed is a command line after flag parsing: flags by name, positional arguments in order.
+type parsed struct {
+	flags map[string][]string
+	args  []string
+}
+
+// parseArgs parses flags that may stand before, between or after the
+// positional arguments. "--" ends flag parsing. Both "--flag value" and
+// "--flag=value" are accepted, with one or two leading dashes.
+func parseArgs(argv []string, specs []flagSpec) (parsed, error) {
+	p := parsed{flags: map[string][]string{}}
+	byName := map[string]flagSpec{}
+	for _, s := range specs {
+		byName[s.name] = s
+	}
+	for i := 0; i < len(argv); i++ {
+		a := argv[i]
+		if a == "--" {
+			p.args = append(p.args, argv[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			p.args = append(p.args, a)
+			continue
+		}
+		name := strings.TrimLeft(a, "-")
+		value, hasValue := "", false
+		if k := strings.IndexByte(name, '='); k >= 0 {
+			name, value, hasValue = name[:k], name[k+1:], true
+		}
+		if name == "h" {
+			name = "help"
+		}
+		spec, ok := byName[name]
+		if !ok {
+			return p, usageError("unknown flag --%s", name)
+		}
+		switch spec.kind {
+		case flagBool:
+			if hasValue && value != "true" && value != "false" {
+				return p, usageError("--%s takes no value", name)
+			}
+			if !hasValue {
+				value = "true"
+			}
+			p.flags[name] = []string{value}
+		default:
+			if !hasValue {
+				if i+1 >= len(argv) {
+					return p, usageError("--%s needs a value (%s)", name, spec.value)
+				}
+				i++
+				value = argv[i]
+			}
+			if spec.kind == flagString {
+				p.flags[name] = []string{value}
+			} else {
+				p.flags[name] = append(p.flags[name], value)
+			}
+		}
+	}
+	return p, nil
+}
+
+// str returns a string flag's value, or def when absent.
+func (p parsed) str(name, def string) string {
+	if v := p.flags[name]; len(v) > 0 {
+		return v[len(v)-1]
+	}
+	return def
+}
+
+// list returns every value of a repeatable flag.
+func (p parsed) list(name string) []string { return p.flags[name] }
+
+// bool reports whether a boolean flag is set.
+func (p parsed) bool(name string) bool { return p.str(name, "false") == "true" }
+
+// duration parses a duration flag.
+func (p parsed) duration(name string, def time.Duration) (time.Duration, error) {
+	v := p.str(name, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, usageError("--%s: %q is not a duration like 3s or 500ms", name, v)
+	}
+	return d, nil
+}
+
+// parseRate parses a transfer rate such as "20MB/s", "500KiB/s", "1.5M" or
+// "0" (unlimited) into bytes per second. Decimal units are powers of 1000,
+// binary ones (KiB, MiB, GiB) powers of 1024.
+func parseRate(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "/s"), "ps")
+	if t == "" {
+		return 0, fmt.Errorf("empty rate")
+	}
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	var n float64
+	if _, err := fmt.Sscanf(num, "%g", &n); err != nil || num == "" {
+		return 0, fmt.Errorf("rate %q: not a number", s)
+	}
+	mult := map[string]float64{
+		"": 1, "b": 1,
+		"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
+	}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("rate %q: unknown unit %q (use B, KB, MB, GB, KiB, MiB, GiB)", s, unit)
+	}
+	v := n * mult
+	if v < 0 || v > 1<<50 {
+		return 0, fmt.Errorf("rate %q: out of range", s)
+	}
+	return int64(v), nil
+}
