@@ -1,0 +1,368 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"porch/peer/swarm"
+	"porch/share"
+)
+
+// Limits on what one download accepts from a remote listing.
+const (
+	maxGetEntries  = 1_000_000
+	hashWait       = 2 * time.Minute // how long to wait for a source to finish hashing
+	batchMaxFiles  = 1000
+	batchMaxBytes  = 64 << 20
+	hasChunk       = 1000
+	sourceInfoWait = 5 * time.Second
+)
+
+// GetProgress reports a download's progress across all its files.
+type GetProgress struct {
+	Done, Total int64   // bytes
+	Rate        float64 // bytes per second, smoothed
+	Sources     int     // peers the current file is drawn from
+	File        string  // path of the file being fetched, relative to the destination
+}
+
+// GetResult summarises a finished download.
+type GetResult struct {
+	Target       string // the top file or folder as written, relative to the destination
+	Files        int    // files written
+	Bytes        int64  // bytes fetched
+	SkippedBytes int64  // bytes of files that were already present
+	Sources      int    // most peers any one file was drawn from
+}
+
+// getJob is one download in progress; mu guards the progress fields.
+type getJob struct {
+	e        *Engine
+	origin   *Client
+	info     PeerInfo
+	store    *share.Store
+	onProg   func(GetProgress)
+	mu       sync.Mutex
+	total    int64
+	doneBase int64 // bytes of finished files
+	curDone  int64 // bytes of the file in progress
+	sources  int
+	file     string
+	rate     rateMeter
+	res      GetResult
+}
+
+// Get downloads the file or folder at path on a neighbour into dir: a file
+// to dir/name, a folder p/a/b to dir/b/.... It resumes partial files left by
+// an earlier Get, verifies every block and every file, draws each file from
+// every online neighbour that holds the same content, never overwrites a
+// finished file (a clash gets "name (1).ext") and skips files already present
+// with the same content. onProgress may be nil.
+func (e *Engine) Get(ctx context.Context, peerID, p, dir string, onProgress func(GetProgress)) (GetResult, error) {
+	p = strings.Trim(p, "/")
+	if err := share.ValidatePath(p); err != nil || p == "" {
+		return GetResult{}, fmt.Errorf("%q: %w", p, share.ErrBadPath)
+	}
+	c, info, err := e.client(peerID)
+	if err != nil {
+		return GetResult{}, err
+	}
+	store, err := share.OpenStore(dir)
+	if err != nil {
+		return GetResult{}, fmt.Errorf("download folder: %w", err)
+	}
+	defer store.Close()
+	j := &getJob{e: e, origin: c, info: info, store: store, onProg: onProgress}
+	entries, err := j.listing(ctx, p)
+	if err != nil {
+		return GetResult{}, err
+	}
+	j.res.Target = entries[0].rel
+	var small, large []getEntry
+	for _, en := range entries {
+		switch {
+		case en.Dir:
+			if err := store.MkdirAll(en.rel); err != nil {
+				return j.res, fmt.Errorf("%s: %w", en.rel, err)
+			}
+		case en.Size <= share.BlockSize:
+			small = append(small, en)
+			j.total += en.Size
+		default:
+			large = append(large, en)
+			j.total += en.Size
+		}
+	}
+	if err := j.fetchSmall(ctx, small); err != nil {
+		return j.res, err
+	}
+	for _, en := range large {
+		if err := j.fetchLarge(ctx, en); err != nil {
+			return j.res, err
+		}
+	}
+	j.report()
+	return j.res, nil
+}
+
+// getEntry is a remote entry with its destination path.
+type getEntry struct {
+	share.Entry
+	rel string // destination path relative to the download folder
+}
+
+// listing fetches the tree below p, waiting for the source to finish hashing
+// files that have no content id yet, and maps each entry to its destination.
+func (j *getJob) listing(ctx context.Context, p string) ([]getEntry, error) {
+	deadline := time.Now().Add(hashWait)
+	base := path.Base(p)
+	for {
+		var out []getEntry
+		unhashed := 0
+		err := j.origin.Tree(ctx, p, func(en share.Entry) error {
+			if len(out) >= maxGetEntries {
+				return fmt.Errorf("%s has more than %d entries under %s", j.info.Name, maxGetEntries, p)
+			}
+			var rel string
+			switch {
+			case en.Path == p:
+				rel = base
+			case strings.HasPrefix(en.Path, p+"/"):
+				rel = base + "/" + en.Path[len(p)+1:]
+			default:
+				return fmt.Errorf("%s sent %q, which is outside %q", j.info.Name, en.Path, p)
+			}
+			if err := share.ValidatePath(rel); err != nil {
+				return fmt.Errorf("%s sent a bad name: %w", j.info.Name, err)
+			}
+			if !en.Dir && en.ContentID == "" {
+				unhashed++
+			}
+			out = append(out, getEntry{en, rel})
+			return nil
+		})
+		if err != nil {
+			return nil, friendly(j.info, err)
+		}
+		if len(out) == 0 || out[0].Path != p {
+			return nil, fmt.Errorf("%s does not share %q", j.info.Name, p)
+		}
+		if unhashed == 0 {
+			return out, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s is still preparing %d files of %q; try again in a while", j.info.Name, unhashed, p)
+		}
+		j.e.log.Info("waiting for the source to finish hashing", "peer", j.info.Name, "files", unhashed)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// fetchSmall fetches single-block files in batches from the origin: one
+// request per thousand files rather than one per file.
+func (j *getJob) fetchSmall(ctx context.Context, files []getEntry) error {
+	var todo []getEntry
+	for _, en := range files {
+		if j.store.HaveContent(en.rel, en.Size, en.ContentID) {
+			j.skipped(en.Size)
+			continue
+		}
+		todo = append(todo, en)
+	}
+	for len(todo) > 0 {
+		n, bytes := 0, int64(0)
+		for n < len(todo) && n < batchMaxFiles && bytes+todo[n].Size <= batchMaxBytes {
+			bytes += todo[n].Size
+			n++
+		}
+		batch := todo[:n]
+		todo = todo[n:]
+		cids := make([]string, len(batch))
+		for i, en := range batch {
+			cids[i] = en.ContentID
+		}
+		got := make([]bool, len(batch))
+		err := j.origin.Batch(ctx, cids, func(i int, data []byte) error {
+			en := batch[i]
+			h := share.Hashes{Size: int64(len(data))}
+			if len(data) > 0 {
+				h.Blocks = [][share.HashSize]byte{share.BlockHash(data)}
+			}
+			if h.ContentID() != en.ContentID {
+				return fmt.Errorf("%s sent bytes for %s that do not match its content id", j.info.Name, en.Path)
+			}
+			if err := j.store.Put(en.rel, h, data); err != nil {
+				return fmt.Errorf("%s: %w", en.rel, err)
+			}
+			got[i] = true
+			j.finished(en.Size, 1)
+			return nil
+		})
+		if err != nil {
+			return friendly(j.info, err)
+		}
+		for i, ok := range got {
+			if !ok {
+				return fmt.Errorf("%s no longer has %s (it changed or was removed)", j.info.Name, batch[i].Path)
+			}
+		}
+	}
+	return nil
+}
+
+// fetchLarge fetches one multi-block file from every online holder.
+func (j *getJob) fetchLarge(ctx context.Context, en getEntry) error {
+	h, err := j.origin.Hashes(ctx, en.ContentID)
+	if err != nil {
+		return friendly(j.info, err)
+	}
+	if j.store.Have(en.rel, h) {
+		j.skipped(en.Size)
+		return nil
+	}
+	part, err := j.store.OpenPartial(en.rel, h)
+	if err != nil {
+		return fmt.Errorf("%s: %w", en.rel, err)
+	}
+	defer part.Close()
+	sources := j.e.holders(ctx, en.ContentID, j.info.ID)
+	j.mu.Lock()
+	j.file, j.curDone = en.rel, part.Verified()
+	j.mu.Unlock()
+	err = swarm.Fetch(ctx, h, en.ContentID, sources, part, swarm.Options{
+		OnProgress: func(p swarm.Progress) {
+			j.mu.Lock()
+			j.curDone, j.sources = p.Done, p.Sources
+			j.res.Sources = max(j.res.Sources, p.Sources)
+			j.mu.Unlock()
+			j.report()
+		},
+		OnDrop: func(s swarm.Source, err error) {
+			j.e.log.Warn("source dropped", "peer", s.Name(), "file", en.rel, "err", err)
+		},
+		Logger: j.e.log,
+	})
+	if err != nil {
+		if errors.Is(err, swarm.ErrNoSources) {
+			return fmt.Errorf("%s: no neighbour could deliver it (%w); the verified part is kept for the next try", en.rel, err)
+		}
+		return err
+	}
+	final, err := part.Finish()
+	if err != nil {
+		return fmt.Errorf("%s: %w", en.rel, err)
+	}
+	j.e.log.Debug("file done", "file", final)
+	j.mu.Lock()
+	j.curDone = 0
+	j.mu.Unlock()
+	j.finished(en.Size, 1)
+	return nil
+}
+
+func (j *getJob) skipped(n int64) {
+	j.mu.Lock()
+	j.total -= n
+	j.res.SkippedBytes += n
+	j.mu.Unlock()
+}
+
+func (j *getJob) finished(n int64, files int) {
+	j.mu.Lock()
+	j.doneBase += n
+	j.res.Bytes += n
+	j.res.Files += files
+	j.mu.Unlock()
+	j.report()
+}
+
+func (j *getJob) report() {
+	if j.onProg == nil {
+		return
+	}
+	j.mu.Lock()
+	done := j.doneBase + j.curDone
+	p := GetProgress{Done: done, Total: j.total, Rate: j.rate.add(done), Sources: j.sources, File: j.file}
+	j.mu.Unlock()
+	j.onProg(p)
+}
+
+// rateMeter smooths a byte counter into bytes per second.
+type rateMeter struct {
+	lastT    time.Time
+	lastDone int64
+	rate     float64
+}
+
+func (m *rateMeter) add(done int64) float64 {
+	now := time.Now()
+	if m.lastT.IsZero() {
+		m.lastT, m.lastDone = now, done
+		return 0
+	}
+	dt := now.Sub(m.lastT).Seconds()
+	if dt < 0.2 {
+		return m.rate
+	}
+	inst := float64(done-m.lastDone) / dt
+	if m.rate == 0 {
+		m.rate = inst
+	} else {
+		m.rate = 0.7*m.rate + 0.3*inst
+	}
+	m.lastT, m.lastDone = now, done
+	return m.rate
+}
+
+// holders returns a swarm source for every online peer that holds cid, the
+// origin first.
+func (e *Engine) holders(ctx context.Context, cid, origin string) []swarm.Source {
+	clients, infos := e.onlinePeers()
+	ctx, cancel := context.WithTimeout(ctx, sourceInfoWait)
+	defer cancel()
+	var mu sync.Mutex
+	var out []swarm.Source
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		if infos[i].ID == origin {
+			mu.Lock()
+			out = append([]swarm.Source{clientSource{c, infos[i]}}, out...)
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			has, err := c.Has(ctx, []string{cid})
+			if err != nil || len(has) != 1 || has[0] != cid {
+				return
+			}
+			mu.Lock()
+			out = append(out, clientSource{c, infos[i]})
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// clientSource adapts a Client to swarm.Source.
+type clientSource struct {
+	c    *Client
+	info PeerInfo
+}
+
+func (s clientSource) ID() string   { return s.info.ID }
+func (s clientSource) Name() string { return s.info.Name }
+func (s clientSource) ReadRange(ctx context.Context, cid string, off int64, p []byte) error {
+	return s.c.ReadRange(ctx, cid, off, p)
+}
