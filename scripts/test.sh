@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# test.sh: the whole suite, as CI runs it. Installs missing test packages, checks formatting,
+# vets, then runs every test with the race detector, including the real-network end-to-end
+# tests (network namespaces; see netns_test.go) and the window test under Xvfb.
+# Extra arguments go to `go test` (e.g. scripts/test.sh -run TestE2E -v).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+export CGO_ENABLED=1   # -race needs cgo
+
+fail=0
+status=()
+
+unformatted=$(gofmt -l . 2>&1 | grep -v '^vendor/' || true)
+if [[ -n $unformatted ]]; then
+  echo "test.sh: these files need gofmt -w:" >&2
+  printf '  %s\n' "$unformatted" >&2
+  status+=("gofmt: FAIL"); fail=1
+else
+  status+=("gofmt: ok")
+fi
+
+if go vet ./...; then status+=("go vet: ok"); else status+=("go vet: FAIL"); fail=1; fi
+
+if command -v shellcheck >/dev/null; then
+  if shellcheck scripts/*.sh .ci/run; then status+=("shellcheck: ok"); else status+=("shellcheck: FAIL"); fail=1; fi
+fi
+
+log=$(mktemp -t porch-test.XXXXXX)
+trap 'rm -f "$log"' EXIT
+if go test -race -count=1 -timeout "${PORCH_TEST_TIMEOUT:-30m}" "$@" ./... 2>&1 | tee "$log"; then
+  status+=("go test: ok")
+else
+  status+=("go test: FAIL"); fail=1
+fi
+
+echo
+echo "== summary =="
+printf '%s\n' "${status[@]}"
+# Counts of top-level and sub-tests, from the -v output if there is any, else packages.
+passed=$(grep -c -- '^\(    \)*--- PASS' "$log" || true)
+failed=$(grep -c -- '^\(    \)*--- FAIL' "$log" || true)
+skipped=$(grep -c -- '^\(    \)*--- SKIP' "$log" || true)
+pkgok=$(grep -c '^ok ' "$log" || true)
+pkgfail=$(grep -c '^FAIL' "$log" || true)
+echo "packages: $pkgok ok, $pkgfail failed"
+if [[ $((passed + failed + skipped)) -gt 0 ]]; then
+  echo "tests: $passed passed, $failed failed, $skipped skipped"
+fi
+exit "$fail"
