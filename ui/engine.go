@@ -1,0 +1,148 @@
+// Package ui is Porch's main window: the neighbours list, "My shares" with
+// its drop zone and leak guard, browsing and searching neighbours, the
+// downloads panel, settings, keyboard shortcuts, notifications and the
+// system tray menu.
+//
+// The package does not create the Fyne app and does not know the peer
+// engine: main creates the app and passes an [Engine], a small adapter over
+// the real engine. Every widget change that starts from an engine callback
+// or a background goroutine goes through fyne.Do.
+package ui
+
+import (
+	"context"
+
+	"porch/share"
+)
+
+// Engine is what the window needs from Porch's peer engine. Methods may be
+// called from the UI goroutine and from goroutines the window starts; an
+// implementation must be safe for concurrent use. Calls that may wait on the
+// network (List, Search, AddPeer) take a context and are never made on the
+// UI goroutine; the others should return promptly.
+type Engine interface {
+	// Self describes this computer as neighbours see it.
+	Self() Peer
+	// Peers lists known neighbours, this computer excluded.
+	Peers() []Peer
+	// Subscribe calls fn for every event until cancel is called. fn may be
+	// called from any goroutine and must not block.
+	Subscribe(fn func(Event)) (cancel func())
+
+	// List returns the entries directly inside path ("" is the top) of a
+	// neighbour's shared tree.
+	List(ctx context.Context, peerID, path string) ([]share.Entry, error)
+	// Search asks every neighbour at once, one result per distinct file.
+	Search(ctx context.Context, text string) ([]SearchResult, error)
+	// AddPeer connects to a neighbour by "host:port" that discovery missed.
+	AddPeer(ctx context.Context, addr string) (Peer, error)
+
+	// Shares lists this computer's shared items.
+	Shares() []ShareItem
+	// AddShares shares local files or folders; secrets found in them are
+	// excluded.
+	AddShares(paths ...string) ([]ShareItem, error)
+	// RemoveShare stops sharing an item, given by its path or name.
+	RemoveShare(pathOrName string) error
+	// FindSecrets lists files under path that look like secrets (keys,
+	// password stores, .env files) and would be excluded from sharing.
+	// It may walk a large folder; the window calls it off the UI goroutine.
+	FindSecrets(path string) []string
+
+	// Download starts fetching a neighbour's file or folder into the
+	// download folder and returns the transfer's id.
+	Download(peerID, path string) (transferID string, err error)
+	// Transfers lists current and finished transfers, oldest first.
+	Transfers() []Transfer
+	// Pause, Resume and Cancel control one transfer.
+	Pause(id string) error
+	Resume(id string) error
+	Cancel(id string) error
+
+	// Settings returns the current settings; SetSettings applies and saves
+	// them.
+	Settings() Settings
+	SetSettings(Settings) error
+}
+
+// Peer is one computer on the network as the window shows it.
+type Peer struct {
+	ID         string
+	Name       string
+	Online     bool
+	Files      int   // files it shares
+	Bytes      int64 // bytes it shares
+	Addrs      []string
+	KeyChanged bool // its key differs from the one seen before
+}
+
+// EventKind says what an [Event] is about.
+type EventKind int
+
+// Kinds of events.
+const (
+	PeerAdded       EventKind = iota + 1 // Event.Peer appeared
+	PeerUpdated                          // Event.Peer changed (name, online, counts)
+	PeerRemoved                          // Event.Peer is gone; only its ID is needed
+	SharesChanged                        // Shares() changed: items added, removed, hashing progressed
+	TransferUpdated                      // Event.Transfer changed state or progressed
+	SettingsChanged                      // Settings() or Self() changed
+)
+
+// Event is one change reported by the engine.
+type Event struct {
+	Kind     EventKind
+	Peer     Peer
+	Transfer Transfer
+}
+
+// SearchResult is one file found on one or more neighbours.
+type SearchResult struct {
+	Entry share.Entry
+	Peers []Peer // the neighbours that have it; Entry.Path is its path on the first
+}
+
+// ShareItem is one file or folder this computer shares.
+type ShareItem struct {
+	Name        string
+	Path        string // local path
+	Files       int
+	Bytes       int64
+	HashedBytes int64    // hashing progress; equal to Bytes when done
+	Secrets     []string // files excluded by the leak guard
+	Err         string   // why the item cannot be shared, if it cannot
+}
+
+// Transfer states.
+const (
+	StateQueued   = "queued"
+	StateRunning  = "running"
+	StatePaused   = "paused"
+	StateDone     = "done"
+	StateFailed   = "failed"
+	StateCanceled = "canceled"
+)
+
+// Transfer is one download.
+type Transfer struct {
+	ID        string
+	Name      string // file or folder name
+	PeerID    string // the neighbour it was started from
+	PeerName  string
+	Path      string // path on that neighbour
+	FinalPath string // local path, once known
+	Done      int64
+	Total     int64
+	Rate      float64 // bytes per second, recent average
+	Sources   int     // neighbours currently sending
+	State     string  // one of the State constants
+	Err       string  // why it failed, in plain words
+}
+
+// Settings are the user's choices.
+type Settings struct {
+	Name        string // display name on the network
+	DownloadDir string
+	Visible     bool  // announce this computer on the network
+	MaxUpload   int64 // bytes per second; 0 means unlimited
+}
