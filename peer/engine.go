@@ -826,3 +826,32 @@ func (e *Engine) Search(ctx context.Context, text string) ([]SearchResult, error
 	})
 	return out, ctx.Err()
 }
+
+// SetName changes the display name and re-announces it.
+func (e *Engine) SetName(name string) {
+	e.mu.Lock()
+	e.name = name
+	d := e.disc
+	e.mu.Unlock()
+	if d != nil {
+		d.SetName(name)
+	}
+}
+
+// SetHidden stops (true) or resumes (false) announcing this peer.
+func (e *Engine) SetHidden(hidden bool) {
+	e.mu.Lock()
+	e.opts.Hidden = hidden
+	d := e.disc
+	e.mu.Unlock()
+	if d != nil && !e.opts.ClientOnly {
+		d.SetAnnounce(!hidden)
+	}
+}
+
+// SetMaxUpload changes the upload limit (bytes per second, 0 = unlimited).
+func (e *Engine) SetMaxUpload(rate int64) {
+	if e.srv != nil {
+		e.srv.SetMaxUpload(rate)
+	}
+}
