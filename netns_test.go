@@ -15,6 +15,9 @@ package main
 //	n.Start(t, 0, "serve")                      // porch serve --data … --name alice --iface porch0 …
 //	out, errOut, code := n.Run(t, 1, "peers", "--json", "--wait", "3s")
 //	waitFor(t, 10*time.Second, func() bool { … })
+//
+// TestMain builds porch once (PORCH_E2E_RACE=1 builds it with -race; PORCH_E2E_BIN=path tests a
+// prebuilt binary instead). If the build fails, every end-to-end test fails with its output.
 
 import (
 	"bytes"

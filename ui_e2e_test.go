@@ -116,7 +116,7 @@ func TestUIWindow(t *testing.T) {
 
 	n.Start(t, 1, "serve")
 	display := startXvfb(t, n, 0)
-	env := []string{"DISPLAY=" + display, "LIBGL_ALWAYS_SOFTWARE=1"}
+	env := []string{"DISPLAY=" + display, "LIBGL_ALWAYS_SOFTWARE=1", "LANG=en_US.UTF-8"}
 	app := n.StartEnv(t, 0, env) // no command: the window
 	if !waitFor(t, 60*time.Second, func() bool {
 		return app.Exited() || logShowsPeer(app.Stderr(), "peer added", "bob")
