@@ -15,6 +15,9 @@ package main
 //	n.Start(t, 0, "serve")                      // porch serve --data … --name alice --iface porch0 …
 //	out, errOut, code := n.Run(t, 1, "peers", "--json", "--wait", "3s")
 //	waitFor(t, 10*time.Second, func() bool { … })
+//
+// TestMain builds porch once (PORCH_E2E_RACE=1 builds it with -race; PORCH_E2E_BIN=path tests a
+// prebuilt binary instead). If the build fails, every end-to-end test fails with its output.
 
 import (
 	"bytes"
@@ -40,6 +43,7 @@ const (
 	envBuildErr = "PORCH_TEST_BUILD_ERR" // why building porch failed, passed to the child
 	envHelper   = "PORCH_TEST_HELPER"    // run the test binary as a small network helper
 	envRace     = "PORCH_E2E_RACE"       // "1": build the porch binary under test with -race
+	envPrebuilt = "PORCH_E2E_BIN"        // test this porch binary instead of building one
 
 	peerIface = "porch0"      // name of each peer's veth inside its namespace
 	subnet    = "10.213.0."   // /24; peer i is subnet+(10+i)
@@ -92,8 +96,17 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// buildPorch builds the binary under test once, with the toolchain that built this test.
+// buildPorch builds the binary under test once, with the toolchain that built this test
+// (or takes $PORCH_E2E_BIN as it is).
 func buildPorch(dir string) {
+	if p := os.Getenv(envPrebuilt); p != "" {
+		abs, err := filepath.Abs(p)
+		if _, serr := os.Stat(abs); err != nil || serr != nil {
+			porchErr = fmt.Sprintf("%s=%s: not usable: %v %v", envPrebuilt, p, err, serr)
+		}
+		porchBin = abs
+		return
+	}
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goTool); err != nil {
 		goTool = "go"

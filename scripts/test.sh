@@ -28,7 +28,8 @@ fi
 
 log=$(mktemp -t porch-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
-if go test -race -count=1 -timeout "${PORCH_TEST_TIMEOUT:-30m}" "$@" ./... 2>&1 | tee "$log"; then
+# -v always: the summary below counts tests from its --- PASS/FAIL/SKIP lines.
+if go test -race -count=1 -v -timeout "${PORCH_TEST_TIMEOUT:-30m}" "$@" ./... 2>&1 | tee "$log"; then
   status+=("go test: ok")
 else
   status+=("go test: FAIL"); fail=1
@@ -37,14 +38,12 @@ fi
 echo
 echo "== summary =="
 printf '%s\n' "${status[@]}"
-# Counts of top-level and sub-tests, from the -v output if there is any, else packages.
+# Counts of tests and subtests, and of packages.
 passed=$(grep -c -- '^\(    \)*--- PASS' "$log" || true)
 failed=$(grep -c -- '^\(    \)*--- FAIL' "$log" || true)
 skipped=$(grep -c -- '^\(    \)*--- SKIP' "$log" || true)
 pkgok=$(grep -c '^ok ' "$log" || true)
-pkgfail=$(grep -c '^FAIL' "$log" || true)
+pkgfail=$(grep -c '^FAIL'$'\t' "$log" || true)
 echo "packages: $pkgok ok, $pkgfail failed"
-if [[ $((passed + failed + skipped)) -gt 0 ]]; then
-  echo "tests: $passed passed, $failed failed, $skipped skipped"
-fi
+echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit "$fail"

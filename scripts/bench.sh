@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# bench.sh: measures the real porch binary against a plain HTTP baseline (scripts/benchserve +
+# curl), side by side in one run, over a bridge between network namespaces this script makes
+# (nothing touches the machine's own interfaces). Run by hand, not by CI; needs root, or a
+# kernel that allows unprivileged user namespaces (it re-runs itself under unshare).
+#
+#   scripts/bench.sh                     # 1 GiB file, 10,000 x 4 KiB files, 2 sources vs 1
+#   BENCH_BIG_MIB=256 BENCH_RATE=30MB/s scripts/bench.sh
+#
+# Prints a table: wall time of each case for porch and the baseline and their ratio, the
+# two-source speed-up under --max-upload, and peak RSS (VmHWM) of both servers and clients.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+big_mib=${BENCH_BIG_MIB:-1024}   # (a) size of the big file
+many=${BENCH_MANY:-10000}        # (b) number of 4 KiB files
+rate=${BENCH_RATE:-50MB/s}       # (c) --max-upload of each source
+
+if [[ -z ${PORCH_BENCH_INNER:-} ]]; then
+  scripts/deps.sh test
+  bin=$(mktemp -d /tmp/porch-bench-bin.XXXXXX)
+  trap 'rm -rf "$bin"' EXIT
+  go build -o "$bin/benchserve" ./scripts/benchserve
+  if ! go build -o "$bin/porch" . 2>"$bin/build.log"; then
+    echo "bench.sh: porch does not build; measuring the baseline only:" >&2
+    cat "$bin/build.log" >&2
+    rm -f "$bin/porch"
+  fi
+  export PORCH_BENCH_INNER=1 PORCH_BENCH_BIN=$bin
+  if [[ $(id -u) -eq 0 ]]; then
+    "$0" "$@"
+  else
+    # shellcheck disable=SC2016 # $0 and $@ are for the inner shell
+    unshare --user --map-root-user --net --mount --propagation private -- \
+      bash -c 'mount -t tmpfs porch-run /run && exec "$0" "$@"' "$0" "$@"
+  fi
+  exit
+fi
+
+bin=$PORCH_BENCH_BIN
+porch=$bin/porch
+have_porch=0
+[[ -x $porch ]] && have_porch=1
+work=$(mktemp -d /tmp/porch-bench.XXXXXX)
+id=porchb-$$
+names=(alice bob carol)
+pids=()
+
+cleanup() {
+  local p ns
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  # Anything else still inside our namespaces was started by this script too.
+  for ns in "$id-0" "$id-1" "$id-2"; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+  done
+  for ns in "$id-0" "$id-1" "$id-2" "$id-hub"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# --- network: hub namespace with a bridge, one namespace per peer, 10.213.0.10-12 ---
+ip netns add "$id-hub"
+ip -n "$id-hub" link set lo up
+ip -n "$id-hub" link add br0 type bridge mcast_snooping 0
+ip -n "$id-hub" link set br0 up
+for i in 0 1 2; do
+  ns=$id-$i
+  ip netns add "$ns"
+  ip -n "$id-hub" link add "vh$i" type veth peer name porch0 netns "$ns"
+  ip -n "$id-hub" link set "vh$i" master br0 up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add "10.213.0.$((10 + i))/24" dev porch0
+  ip -n "$ns" link set porch0 up multicast on
+  ip -n "$ns" route add 224.0.0.0/4 dev porch0
+  mkdir -p "$work/${names[i]}/data" "$work/${names[i]}/cli" "$work/${names[i]}/dl"
+done
+
+# nsx I CMD...: runs CMD in peer I's namespace.
+nsx() { local i=$1; shift; ip netns exec "$id-$i" "$@"; }
+# bg I NAME CMD...: starts CMD in peer I's namespace in the background; its pid in $last.
+bg() { local i=$1 name=$2; shift 2; ip netns exec "$id-$i" "$@" >"$work/$name.log" 2>&1 & last=$!; pids+=("$last"); }
+# porch_in I ARGS...: one porch CLI command in peer I's namespace with its own data dir.
+porch_in() { local i=$1; shift; nsx "$i" "$porch" "$@" --data "$work/${names[i]}/cli" --iface porch0; }
+serve() { # serve I [FLAGS...]
+  local i=$1; shift
+  bg "$i" "${names[i]}-serve" "$porch" serve --data "$work/${names[i]}/data" --name "${names[i]}" \
+    --iface porch0 --downloads "$work/${names[i]}/dl" "$@"
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+hwm() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# timed_rss I CMD...: runs CMD in peer I's namespace; its peak RSS in MiB lands in $work/rss.mib
+# (via /usr/bin/time when present, else "?").
+timed_rss() {
+  local i=$1; shift
+  if [[ -x /usr/bin/time ]]; then
+    nsx "$i" /usr/bin/time -f %M -o "$work/rss" "$@"
+    awk '{ printf "%.0f", $1 / 1024 }' "$work/rss" >"$work/rss.mib"
+  else
+    nsx "$i" "$@"; echo "?" >"$work/rss.mib"
+  fi
+}
+rows=()
+row() { rows+=("$(printf '%-38s %10s %10s %8s' "$@")"); }
+
+# --- data ---
+share=$work/alice/share
+mkdir -p "$share/big" "$share/many" "$work/bob/share/big"
+echo "bench.sh: making ${big_mib} MiB of random data and $many files of 4 KiB" >&2
+head -c "$((big_mib << 20))" /dev/urandom >"$share/big/big.bin"
+echo hello >"$share/big/tiny.txt"
+(cd "$share/many" && head -c "$((many * 4096))" /dev/urandom | split -b 4096 -a 5 -d - f)
+
+# --- baseline server in alice's namespace ---
+bg 0 benchserve "$bin/benchserve" -addr 10.213.0.10:8080 -dir "$share"
+base_pid=$last
+for _ in $(seq 50); do nsx 2 curl -sf -o /dev/null http://10.213.0.10:8080/files/big/tiny.txt && break; sleep 0.1; done
+
+t=$(now); timed_rss 2 curl -sf -o "$work/carol/dl/big.bin" http://10.213.0.10:8080/files/big/big.bin
+curl_big=$(elapsed "$t"); curl_rss=$(cat "$work/rss.mib")
+mkdir -p "$work/carol/dl/tar"
+t=$(now); nsx 2 bash -c "curl -sf http://10.213.0.10:8080/tar/many | tar -x -C '$work/carol/dl/tar'"
+curl_many=$(elapsed "$t")
+base_hwm=$(hwm "$base_pid")
+rm -rf "$work/carol/dl"/*
+
+if [[ $have_porch -eq 0 ]]; then
+  row "case" "porch s" "curl s" "ratio"
+  row "(a) ${big_mib} MiB file" "-" "$curl_big" "-"
+  row "(b) $many x 4 KiB files" "-" "$curl_many" "-"
+  row "peak RSS MiB: server / client" "-" "$base_hwm / $curl_rss" "-"
+  printf '%s\n' "${rows[@]}"
+  exit 0
+fi
+
+# --- porch: alice serves the same folders ---
+porch_in 0 share add "$share/big" "$share/many" --data "$work/alice/data" >/dev/null
+serve 0
+alice_pid=$last
+# Wait until alice has hashed the big file (its listing shows a content id).
+for _ in $(seq 600); do
+  porch_in 2 ls alice/big/big.bin --json 2>/dev/null | grep -q '"cid": *"p1-' && break
+  sleep 1
+done
+
+t=$(now); porch_in 2 get alice/big/tiny.txt --to "$work/carol/dl/tiny" 2>/dev/null
+porch_tiny=$(elapsed "$t")
+t=$(now); timed_rss 2 "$porch" get alice/big/big.bin --to "$work/carol/dl/big" --data "$work/carol/cli" --iface porch0
+porch_big=$(elapsed "$t"); porch_rss=$(cat "$work/rss.mib")
+cmp -s "$share/big/big.bin" "$work/carol/dl/big/big.bin" || echo "bench.sh: big.bin differs!" >&2
+t=$(now); porch_in 2 get alice/many --to "$work/carol/dl/many"
+porch_many=$(elapsed "$t")
+alice_hwm=$(hwm "$alice_pid")
+kill -TERM "$alice_pid"; wait "$alice_pid" 2>/dev/null || true
+rm -rf "$work/carol/dl"/*
+
+# --- (c) one source vs two, each limited to $rate ---
+cp --reflink=auto "$share/big/big.bin" "$work/bob/share/big/big.bin"
+porch_in 1 share add "$work/bob/share/big" --data "$work/bob/data" >/dev/null
+serve 0 --max-upload "$rate"
+t=$(now); porch_in 2 get alice/big/big.bin --to "$work/carol/dl/one" 2>/dev/null
+one=$(elapsed "$t")
+serve 1 --max-upload "$rate"
+for _ in $(seq 600); do
+  porch_in 2 ls bob/big/big.bin --json 2>/dev/null | grep -q '"cid": *"p1-' && break
+  sleep 1
+done
+t=$(now); porch_in 2 get alice/big/big.bin --to "$work/carol/dl/two" 2>"$work/two.err"
+two=$(elapsed "$t")
+
+row "case" "porch s" "curl s" "ratio"
+row "startup: tiny file (discovery incl.)" "$porch_tiny" "-" "-"
+row "(a) ${big_mib} MiB file" "$porch_big" "$curl_big" "$(ratio "$porch_big" "$curl_big")"
+row "(b) $many x 4 KiB files" "$porch_many" "$curl_many" "$(ratio "$porch_many" "$curl_many")"
+row "(c) 1 source @ $rate" "$one" "-" "-"
+row "(c) 2 sources @ $rate each" "$two" "-" "speedup $(ratio "$one" "$two")"
+row "peak RSS MiB: server (porch/http)" "$alice_hwm" "$base_hwm" "$(ratio "$alice_hwm" "$base_hwm")"
+row "peak RSS MiB: client (porch/curl)" "$porch_rss" "$curl_rss" "$(ratio "$porch_rss" "$curl_rss")"
+printf '%s\n' "${rows[@]}"
+tail -n1 "$work/two.err"
