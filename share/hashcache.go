@@ -97,6 +97,19 @@ func (c *hashCache) put(path string, k fileKey, fh *fileHash) {
 	c.dirty = true
 }
 
+// touch marks the entries of paths as in use, so save keeps them.
+func (c *hashCache) touch(paths []string) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range paths {
+		if e, ok := c.m[p]; ok {
+			e.seen = now
+			c.m[p] = e
+		}
+	}
+}
+
 // isDirty reports whether entries were added since the last save.
 func (c *hashCache) isDirty() bool {
 	c.mu.Lock()

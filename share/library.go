@@ -219,7 +219,7 @@ func (l *Library) Run(ctx context.Context) error {
 	startPass()
 	tick := time.NewTicker(l.opts.Rescan)
 	defer tick.Stop()
-	lastSave := time.Now()
+	lastSave, lastTouch := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -238,6 +238,12 @@ func (l *Library) Run(ctx context.Context) error {
 				l.log.Warn("rescanning shares", "err", err)
 			}
 			startPass()
+			if time.Since(lastTouch) >= 24*time.Hour {
+				// A long-running peer reuses content ids without asking the
+				// cache; keep their entries from ageing out.
+				lastTouch = time.Now()
+				l.touchCache()
+			}
 			if time.Since(lastSave) >= saveEvery && l.cache.isDirty() {
 				lastSave = time.Now()
 				if err := l.cache.save(); err != nil {
@@ -246,6 +252,19 @@ func (l *Library) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// touchCache marks the cache entries of every hashed file as in use.
+func (l *Library) touchCache() {
+	var paths []string
+	for _, top := range l.tree.Load().items {
+		walkNodes(top, func(n *node) {
+			if !n.dir && n.hash.Load() != nil {
+				paths = append(paths, n.absPath())
+			}
+		})
+	}
+	l.cache.touch(paths)
 }
 
 // notify calls OnChange, at most every notifyEvery unless force.

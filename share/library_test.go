@@ -454,3 +454,70 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestLibraryReplacedFileSameSizeAndTime(t *testing.T) {
+	src := t.TempDir()
+	name := filepath.Join(src, "f.txt")
+	writeFile(t, name, "aaaa")
+	item := filepath.Base(src)
+	l := openLib(t, t.TempDir(), LibraryOptions{}, src)
+	hashAll(t, l)
+	old, _ := l.Stat(item + "/f.txt")
+	fi, _ := os.Stat(name)
+
+	// Another file with the same size and time takes its place (new inode).
+	tmp := filepath.Join(t.TempDir(), "g.txt")
+	writeFile(t, tmp, "bbbb")
+	os.Chtimes(tmp, fi.ModTime(), fi.ModTime())
+	if err := os.Rename(tmp, name); err != nil {
+		t.Skip("cannot rename across temp folders:", err)
+	}
+	nfi, _ := os.Stat(name)
+	if inodeOf(nfi) == 0 || inodeOf(nfi) == inodeOf(fi) {
+		t.Skip("no inode numbers here")
+	}
+	l.Rescan()
+	hashAll(t, l)
+	cur, _ := l.Stat(item + "/f.txt")
+	want, _ := HashReader(strings.NewReader("bbbb"), nil)
+	if cur.ContentID != want.ContentID() || cur.ContentID == old.ContentID {
+		t.Fatalf("replaced file keeps content id %q", cur.ContentID)
+	}
+}
+
+func TestHashCacheCorruptFile(t *testing.T) {
+	data := t.TempDir()
+	writeFile(t, filepath.Join(data, hashCacheFile), "[{garbage")
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "x"), "x")
+	l := openLib(t, data, LibraryOptions{}, src)
+	hashAll(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadHashCache(data)
+	if err != nil || len(c.m) != 1 {
+		t.Fatalf("rewritten cache: %d entries, %v", len(c.m), err)
+	}
+}
+
+func TestLibraryFileItem(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "real", "report.pdf"), "pdf!")
+	if err := os.Symlink(filepath.Join(src, "real", "report.pdf"), filepath.Join(src, "link.pdf")); err != nil {
+		t.Skip(err)
+	}
+	l := openLib(t, t.TempDir(), LibraryOptions{}, filepath.Join(src, "link.pdf"))
+	e, err := l.Stat("link.pdf")
+	if err != nil || e.Dir || e.Size != 4 {
+		t.Fatalf("shared file via symlink: %+v %v", e, err)
+	}
+	f, err := l.Open("link.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if st := l.Items(); st[0].Files != 1 || st[0].Bytes != 4 {
+		t.Fatalf("Items = %+v", st)
+	}
+}
