@@ -32,7 +32,7 @@ type LibraryOptions struct {
 	Rescan         time.Duration // how often Run re-walks shared trees and re-reads the catalog (default 2s)
 	HashWorkers    int           // files hashed at once (default 1)
 	IncludeSecrets bool          // false: likely secrets (IsSecretName) are neither listed nor served
-	OnChange       func()        // called from a library goroutine after the index or hashing progress changed; may be nil
+	OnChange       func()        // called after the index or hashing progress changed (from Run's goroutines, or from Add, Remove and Rescan); must not block; may be nil
 	Logger         *slog.Logger  // nil: slog.Default()
 }
 
@@ -80,6 +80,7 @@ type itemRoot struct {
 	dir    string      // absolute folder the root is opened on
 	single string      // for a file item: its name inside dir; "" for a folder item
 	id     fs.FileInfo // dir's identity when opened
+	real   string      // dir with symbolic links resolved, to vet link targets
 }
 
 // fileHash is a file's hashes and content id.
@@ -381,14 +382,46 @@ func (l *Library) rootFor(it Item) (*itemRoot, error) {
 		root.Close()
 		return nil, err
 	}
-	r := &itemRoot{root: root, dir: dir, single: single, id: id}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	r := &itemRoot{root: root, dir: dir, single: single, id: id, real: real}
 	l.roots[it.Path] = r
 	return r, nil
 }
 
+// inSecret reports whether any component of the absolute path p is a likely
+// secret (sharing "~/.ssh/keys" is as bad as sharing "~/.ssh").
+func inSecret(p string) bool {
+	for _, part := range strings.Split(filepath.ToSlash(p), "/") {
+		if part != "" && IsSecretName(part) {
+			return true
+		}
+	}
+	return false
+}
+
+// linksToSecret reports whether the symbolic link at rel resolves to a likely
+// secret inside the root ("photo.jpg" -> ".ssh/id_rsa"), or cannot be
+// resolved. The link is served through os.Root either way; this only keeps a
+// harmless-looking name from exposing a file the leak guard hides.
+func (r *itemRoot) linksToSecret(rel string) bool {
+	real, err := filepath.EvalSymlinks(filepath.Join(r.dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return true
+	}
+	inside, err := filepath.Rel(r.real, real)
+	if err != nil || !filepath.IsLocal(inside) {
+		return true
+	}
+	return inSecret(inside)
+}
+
 // scanItem indexes one item, reusing content ids from old.
 func (l *Library) scanItem(it Item, old *tree, st *ItemStatus) (*node, error) {
-	if !l.opts.IncludeSecrets && IsSecretName(filepath.Base(it.Path)) {
+	if !l.opts.IncludeSecrets && inSecret(it.Path) {
 		st.Secrets = []string{"."}
 		return nil, nil
 	}
@@ -454,6 +487,12 @@ func (l *Library) scanDir(dir, top *node, depth int, old *tree, st *ItemStatus) 
 			// Followed only inside the root; folders are never followed.
 			fi, err = dir.root.root.Stat(filepath.FromSlash(rel))
 			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			if !l.opts.IncludeSecrets && dir.root.linksToSecret(rel) {
+				if len(st.Secrets) < maxSecretsPer {
+					st.Secrets = append(st.Secrets, rel)
+				}
 				continue
 			}
 		case t.IsDir():

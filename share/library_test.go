@@ -251,6 +251,9 @@ func TestLibrarySecrets(t *testing.T) {
 	writeFile(t, filepath.Join(src, "app", ".env"), "TOKEN=1")
 	writeFile(t, filepath.Join(src, "app", "main.go"), "package main")
 	writeFile(t, filepath.Join(src, "cert.pem"), "pem")
+	if err := os.Symlink(filepath.Join(".ssh", "id_ed25519"), filepath.Join(src, "photo.jpg")); err != nil {
+		t.Skip(err)
+	}
 	item := filepath.Base(src)
 
 	l := openLib(t, t.TempDir(), LibraryOptions{}, src)
@@ -262,7 +265,7 @@ func TestLibrarySecrets(t *testing.T) {
 	}
 	st := l.Items()[0]
 	slices.Sort(st.Secrets)
-	if !slices.Equal(st.Secrets, []string{".ssh", "app/.env", "cert.pem"}) {
+	if !slices.Equal(st.Secrets, []string{".ssh", "app/.env", "cert.pem", "photo.jpg"}) {
 		t.Fatalf("Secrets = %q", st.Secrets)
 	}
 	if _, err := l.Open(item + "/cert.pem"); !errors.Is(err, ErrNotFound) {
@@ -277,6 +280,12 @@ func TestLibrarySecrets(t *testing.T) {
 	l2 := openLib(t, t.TempDir(), LibraryOptions{}, filepath.Join(src, ".ssh"))
 	if es := mustList(t, l2, ""); len(es) != 0 || !slices.Equal(l2.Items()[0].Secrets, []string{"."}) {
 		t.Fatalf("secret item: %q %+v", names(es), l2.Items())
+	}
+	// So does sharing a folder inside one.
+	writeFile(t, filepath.Join(src, ".gnupg", "private-keys-v1.d", "k.key"), "k")
+	l3 := openLib(t, t.TempDir(), LibraryOptions{}, filepath.Join(src, ".gnupg", "private-keys-v1.d"))
+	if es := mustList(t, l3, ""); len(es) != 0 {
+		t.Fatalf("folder inside a secret folder listed: %q", names(es))
 	}
 }
 
