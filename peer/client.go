@@ -282,7 +282,7 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 }
 
 func checkReqPath(p string) error {
-	if err := validatePath(p); err != nil {
+	if err := share.ValidatePath(p); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	return nil

@@ -156,7 +156,7 @@ func statusOf(err error) int {
 // whose last element is the name, non-negative sizes, and a well-formed
 // content id on files only.
 func checkEntry(e share.Entry) error {
-	if err := validatePath(e.Path); err != nil || e.Path == "" {
+	if err := share.ValidatePath(e.Path); err != nil || e.Path == "" {
 		return fmt.Errorf("%w: entry path %q", ErrBadResponse, e.Path)
 	}
 	if path.Base(e.Path) != e.Name {

@@ -247,7 +247,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 func pageArgs(r *http.Request, maxLimit int) (p string, start, limit int, err error) {
 	q := r.URL.Query()
 	p = q.Get("path")
-	if err := validatePath(p); err != nil {
+	if err := share.ValidatePath(p); err != nil {
 		return "", 0, 0, err
 	}
 	limit = maxLimit
@@ -402,7 +402,7 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: empty path", share.ErrBadPath))
 		return
 	}
-	if err := validatePath(p); err != nil {
+	if err := share.ValidatePath(p); err != nil {
 		s.fail(w, r, err)
 		return
 	}
