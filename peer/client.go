@@ -297,7 +297,7 @@ func (c *Client) List(ctx context.Context, p string) ([]share.Entry, error) {
 	}
 	var out []share.Entry
 	err := c.pages(ctx, "/v1/ls", p, func(e share.Entry) error {
-		if parent(e.Path) != p {
+		if parent(e.Path) != p && e.Path != p { // a file lists as itself
 			return fmt.Errorf("%w: %q is not in %q", ErrBadResponse, e.Path, p)
 		}
 		if len(out) >= MaxListEntries {
