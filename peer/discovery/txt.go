@@ -44,6 +44,11 @@ var (
 // returns the announcement they describe (ID, Name and Fingerprint set; Port
 // and Addrs are not carried in TXT and are left zero).
 //
+// The strings are taken as zeroconf reports them, in DNS presentation format:
+// its DNS library escapes a backslash or quote as \\ or \" and any byte
+// outside printable ASCII as \DDD (so "Zoë" arrives as "Zo\195\171").
+// ParseTXT undoes that escaping before it looks at the bytes.
+//
 // It requires v=1, an id that is a UUID in canonical lower-case form, a
 // fingerprint of exactly 64 hex digits (returned lower-case) and a name of at
 // most MaxNameLen bytes of valid UTF-8 without control characters (the name
@@ -60,7 +65,11 @@ func ParseTXT(txt []string) (Announcement, error) {
 	}
 	seen := make(map[string]bool, 4)
 	var version string
-	for _, s := range txt {
+	for _, esc := range txt {
+		s, err := unescapeTXT(esc)
+		if err != nil {
+			return Announcement{}, err
+		}
 		k, v, ok := strings.Cut(s, "=")
 		if !ok {
 			continue
@@ -103,16 +112,50 @@ func ParseTXT(txt []string) (Announcement, error) {
 	return a, nil
 }
 
-// buildTXT returns the TXT strings announcing a. The fields must already be
-// valid (New and SetName make sure of that).
+// buildTXT returns the TXT strings announcing a, escaped for zeroconf's DNS
+// library, which reads a backslash in a TXT string as the start of an escape.
+// The fields must already be valid (New and SetName make sure of that).
 func buildTXT(a Announcement) []string {
 	return []string{
 		keyVersion + "=" + Version,
 		keyID + "=" + a.ID,
-		keyName + "=" + a.Name,
+		keyName + "=" + strings.ReplaceAll(a.Name, `\`, `\\`),
 		keyFingerprint + "=" + a.Fingerprint,
 	}
 }
+
+// unescapeTXT turns one TXT string from DNS presentation format (\DDD and
+// \X escapes) back into its bytes.
+func unescapeTXT(s string) (string, error) {
+	if !strings.Contains(s, `\`) {
+		return s, nil
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' {
+			b = append(b, c)
+			continue
+		}
+		i++
+		switch {
+		case i == len(s):
+			return "", fmt.Errorf("%w: trailing backslash", ErrTXT)
+		case i+2 < len(s) && isDigit(s[i]) && isDigit(s[i+1]) && isDigit(s[i+2]):
+			n := int(s[i]-'0')*100 + int(s[i+1]-'0')*10 + int(s[i+2]-'0')
+			if n > 255 {
+				return "", fmt.Errorf("%w: bad escape \\%s", ErrTXT, s[i:i+3])
+			}
+			b = append(b, byte(n))
+			i += 2
+		default:
+			b = append(b, s[i])
+		}
+	}
+	return string(b), nil
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // validID accepts only the canonical form uuid.UUID.String produces, so one
 // peer has exactly one spelling of its id (and of its mDNS instance name).

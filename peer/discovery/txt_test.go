@@ -1,0 +1,276 @@
+package discovery
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/grandcat/zeroconf"
+	"github.com/miekg/dns"
+)
+
+const (
+	goodID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	goodFP = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+)
+
+func txt(extra ...string) []string {
+	return append([]string{"v=1", "id=" + goodID, "name=Alice", "fp=" + goodFP}, extra...)
+}
+
+func replace(list []string, prefix, with string) []string {
+	out := slices.Clone(list)
+	for i, s := range out {
+		if strings.HasPrefix(s, prefix) {
+			out[i] = with
+		}
+	}
+	return out
+}
+
+func drop(list []string, prefix string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(s string) bool { return strings.HasPrefix(s, prefix) })
+}
+
+var parseTXTCases = []struct {
+	name     string
+	txt      []string
+	wantName string
+	wantErr  error
+}{
+	{"good", txt(), "Alice", nil},
+	{"unknown and bare keys ignored", txt("x=y", "flag", "=", ""), "Alice", nil},
+	{"keys case-insensitive", []string{"V=1", "ID=" + goodID, "Name=Alice", "FP=" + goodFP}, "Alice", nil},
+	{"upper-case fingerprint", replace(txt(), "fp=", "fp="+strings.ToUpper(goodFP)), "Alice", nil},
+	{"empty name", replace(txt(), "name=", "name="), "", nil},
+	{"no name", drop(txt(), "name="), "", nil},
+	{"escaped UTF-8 name", replace(txt(), "name=", `name=Zo\195\171`), "Zoë", nil},
+	{"escaped backslash and quote", replace(txt(), "name=", `name=a\\b\"c`), `a\b"c`, nil},
+	{"name of 64 bytes", replace(txt(), "name=", "name="+strings.Repeat("é", 32)), strings.Repeat("é", 32), nil},
+	{"equals sign in name", replace(txt(), "name=", "name=a=b"), "a=b", nil},
+
+	{"no version", drop(txt(), "v="), "", ErrVersion},
+	{"version 2", replace(txt(), "v=", "v=2"), "", ErrVersion},
+	{"version with space", replace(txt(), "v=", "v=1 "), "", ErrVersion},
+	{"no id", drop(txt(), "id="), "", ErrID},
+	{"id not a uuid", replace(txt(), "id=", "id=alice"), "", ErrID},
+	{"id upper case", replace(txt(), "id=", "id="+strings.ToUpper(goodID)), "", ErrID},
+	{"id in braces", replace(txt(), "id=", "id={"+goodID+"}"), "", ErrID},
+	{"id urn form", replace(txt(), "id=", "id=urn:uuid:"+goodID), "", ErrID},
+	{"id without hyphens", replace(txt(), "id=", "id="+strings.ReplaceAll(goodID, "-", "")), "", ErrID},
+	{"nil id", replace(txt(), "id=", "id=00000000-0000-0000-0000-000000000000"), "", ErrID},
+	{"no fingerprint", drop(txt(), "fp="), "", ErrFingerprint},
+	{"short fingerprint", replace(txt(), "fp=", "fp="+goodFP[:63]), "", ErrFingerprint},
+	{"long fingerprint", replace(txt(), "fp=", "fp="+goodFP+"0"), "", ErrFingerprint},
+	{"fingerprint not hex", replace(txt(), "fp=", "fp="+goodFP[:63]+"g"), "", ErrFingerprint},
+	{"name of 65 bytes", replace(txt(), "name=", "name="+strings.Repeat("a", 65)), "", ErrName},
+	{"name with newline", replace(txt(), "name=", `name=a\010b`), "", ErrName},
+	{"name with NUL", replace(txt(), "name=", `name=a\000b`), "", ErrName},
+	{"name with DEL", replace(txt(), "name=", `name=a\127b`), "", ErrName},
+	{"name with C1 control", replace(txt(), "name=", `name=a\194\133b`), "", ErrName},
+	{"name not UTF-8", replace(txt(), "name=", `name=a\255b`), "", ErrName},
+	{"name with replacement char", replace(txt(), "name=", "name=a\uFFFDb"), "", ErrName},
+	{"duplicate id", txt("id=" + goodID), "", ErrTXT},
+	{"duplicate name", txt("NAME=Mallory"), "", ErrTXT},
+	{"trailing backslash", txt(`x=\`), "", ErrTXT},
+	{"escape over 255", txt(`x=\256`), "", ErrTXT},
+	{"too many strings", txt(strings.Split(strings.Repeat("x=1,", 40), ",")...), "", ErrTXT},
+}
+
+func TestParseTXT(t *testing.T) {
+	for _, tc := range parseTXTCases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := ParseTXT(tc.txt)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("ParseTXT(%q) error = %v, want %v", tc.txt, err, tc.wantErr)
+				}
+				if a.ID != "" || a.Name != "" || a.Fingerprint != "" {
+					t.Errorf("failed parse returned data: %+v", a)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseTXT(%q): %v", tc.txt, err)
+			}
+			if a.ID != goodID || a.Fingerprint != goodFP || a.Name != tc.wantName {
+				t.Errorf("ParseTXT(%q) = %+v, want id %s fp %s name %q", tc.txt, a, goodID, goodFP, tc.wantName)
+			}
+		})
+	}
+}
+
+// wireTXT sends txt through the DNS library the way zeroconf does: packed by
+// a server, unpacked by a browser.
+func wireTXT(t testing.TB, txt []string) []string {
+	t.Helper()
+	rr := &dns.TXT{Hdr: dns.RR_Header{Name: "x.local.", Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: txt}
+	m := new(dns.Msg)
+	m.Answer = []dns.RR{rr}
+	buf, err := m.Pack()
+	if err != nil {
+		t.Fatalf("pack %q: %v", txt, err)
+	}
+	var got dns.Msg
+	if err := got.Unpack(buf); err != nil {
+		t.Fatalf("unpack: %v", err)
+	}
+	return got.Answer[0].(*dns.TXT).Txt
+}
+
+func TestTXTRoundTripsThroughDNS(t *testing.T) {
+	for _, name := range []string{"Alice", "", `back\slash`, `\065`, `"quoted"`, "Zoë ☀ 日本", strings.Repeat("é", 32), `\`} {
+		self := Announcement{ID: goodID, Name: cleanName(name), Fingerprint: goodFP}
+		a, err := ParseTXT(wireTXT(t, buildTXT(self)))
+		if err != nil {
+			t.Fatalf("name %q: %v", name, err)
+		}
+		if a.Name != name || a.ID != goodID || a.Fingerprint != goodFP {
+			t.Errorf("name %q came back as %+v", name, a)
+		}
+	}
+}
+
+func TestCleanName(t *testing.T) {
+	for in, want := range map[string]string{
+		"  Alice  ":                   "Alice",
+		"a\x00b\nc\x7fd\u0085e":       "abcde",
+		"bad \xff utf8":               "bad  utf8",
+		strings.Repeat("é", 40):       strings.Repeat("é", 32),
+		strings.Repeat("a", 63) + "é": strings.Repeat("a", 63),
+	} {
+		if got := cleanName(in); got != want {
+			t.Errorf("cleanName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzParseTXT(f *testing.F) {
+	for _, tc := range parseTXTCases {
+		f.Add(strings.Join(tc.txt, "\n"))
+	}
+	f.Fuzz(func(t *testing.T, joined string) {
+		list := strings.Split(joined, "\n")
+		a, err := ParseTXT(list)
+		if err == nil {
+			if validID(a.ID) != nil || validName(a.Name) != nil || len(a.Fingerprint) != 64 || strings.ToLower(a.Fingerprint) != a.Fingerprint {
+				t.Fatalf("ParseTXT(%q) accepted invalid %+v", list, a)
+			}
+			// What we accept, we can announce again unchanged.
+			b, err := ParseTXT(wireTXT(t, buildTXT(a)))
+			if err != nil || b.ID != a.ID || b.Name != a.Name || b.Fingerprint != a.Fingerprint {
+				t.Fatalf("re-announcing %+v gives %+v, %v", a, b, err)
+			}
+		}
+		// Any name a user types can be announced.
+		n := cleanName(joined)
+		if validName(n) != nil || !utf8.ValidString(n) {
+			t.Fatalf("cleanName(%q) = %q is not valid", joined, n)
+		}
+	})
+}
+
+func testDiscovery(t *testing.T, ifaces []net.Interface) *Discovery {
+	t.Helper()
+	return &Discovery{log: nopLogger(), ifaces: ifaces, self: Announcement{ID: "11111111-2222-4333-8444-555555555555"}}
+}
+
+func entry(instance string, port int, text []string, ips ...string) *zeroconf.ServiceEntry {
+	e := zeroconf.NewServiceEntry(instance, ServiceType, Domain)
+	e.Port = port
+	e.Text = text
+	for _, s := range ips {
+		ip := net.ParseIP(s)
+		if ip.To4() != nil {
+			e.AddrIPv4 = append(e.AddrIPv4, ip)
+		} else {
+			e.AddrIPv6 = append(e.AddrIPv6, ip)
+		}
+	}
+	return e
+}
+
+func TestAccept(t *testing.T) {
+	d := testDiscovery(t, []net.Interface{{Index: 7, Name: "eth0"}})
+	own := "11111111-2222-4333-8444-555555555555"
+	many := make([]string, 40)
+	for i := range many {
+		many[i] = netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}).String()
+	}
+	cases := []struct {
+		name  string
+		e     *zeroconf.ServiceEntry
+		ok    bool
+		addrs []string
+	}{
+		{"good", entry(goodID, 8443, txt(), "192.0.2.1", "2001:db8::1"), true, []string{"192.0.2.1", "2001:db8::1"}},
+		{"link-local gets the zone", entry(goodID, 8443, txt(), "fe80::1"), true, []string{"fe80::1%eth0"}},
+		{"mapped, duplicate, unspecified, multicast dropped", entry(goodID, 8443, txt(), "::ffff:192.0.2.1", "192.0.2.1", "0.0.0.0", "224.0.0.251", "ff02::fb"), true, []string{"192.0.2.1"}},
+		{"addresses bounded", entry(goodID, 8443, txt(), many...), true, many[:maxAddrs]},
+		{"own id", entry(own, 8443, replace(txt(), "id=", "id="+own), "192.0.2.1"), false, nil},
+		{"instance is not the id", entry("alice", 8443, txt(), "192.0.2.1"), false, nil},
+		{"port 0", entry(goodID, 0, txt(), "192.0.2.1"), false, nil},
+		{"port too big", entry(goodID, 70000, txt(), "192.0.2.1"), false, nil},
+		{"no usable address", entry(goodID, 8443, txt(), "0.0.0.0"), false, nil},
+		{"bad txt", entry(goodID, 8443, replace(txt(), "v=", "v=0"), "192.0.2.1"), false, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, ok := d.accept(tc.e)
+			if ok != tc.ok {
+				t.Fatalf("accept = %+v, %v; want ok %v", a, ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			var got []string
+			for _, x := range a.Addrs {
+				got = append(got, x.String())
+			}
+			if !slices.Equal(got, tc.addrs) || a.Port != tc.e.Port || a.ID != goodID || a.Name != "Alice" {
+				t.Errorf("accept = %+v (addrs %v), want addrs %v", a, got, tc.addrs)
+			}
+		})
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	good := Announcement{ID: goodID, Name: "Alice", Fingerprint: goodFP, Port: 8443}
+	for _, tc := range []struct {
+		name string
+		edit func(*Options)
+		want error
+	}{
+		{"bad id", func(o *Options) { o.Self.ID = "alice" }, ErrID},
+		{"bad fingerprint", func(o *Options) { o.Self.Fingerprint = "abc" }, ErrFingerprint},
+		{"port 0", func(o *Options) { o.Self.Port = 0 }, ErrPort},
+		{"port too big", func(o *Options) { o.Self.Port = 65536 }, ErrPort},
+		{"missing interface", func(o *Options) { o.Ifaces = []string{"porch-none0"} }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{Self: good}
+			tc.edit(&o)
+			_, err := New(o)
+			if err == nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("New: %v, want %v", err, tc.want)
+			}
+		})
+	}
+	d, err := New(Options{Self: Announcement{ID: goodID, Name: " \x1bBob\n", Fingerprint: strings.ToUpper(goodFP), Port: 1}})
+	if errors.Is(err, ErrNoInterface) {
+		t.Skip("no usable interface on this machine")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.name != "Bob" || d.self.Fingerprint != goodFP || d.host != "porch-0f8fad5b" {
+		t.Errorf("New cleaned to name %q fp %q host %q", d.name, d.self.Fingerprint, d.host)
+	}
+}
+
+func nopLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
