@@ -189,8 +189,14 @@ func (f *Fetcher) Run(ctx context.Context) error {
 	if !f.h.Valid() {
 		return fmt.Errorf("swarm: %d block hashes for %d bytes", len(f.h.Blocks), f.h.Size)
 	}
+	if f.h.Size == 0 {
+		return nil
+	}
 	missing := f.sink.Missing()
 	if len(missing) == 0 {
+		if f.opts.OnProgress != nil {
+			f.opts.OnProgress(Progress{Done: f.h.Size, Total: f.h.Size})
+		}
 		return nil
 	}
 	n := share.NumBlocks(f.h.Size)
@@ -475,18 +481,11 @@ func (r *run) pickDuplicate(s *source) (int, bool) {
 	return best, found
 }
 
+// start starts a worker fetching block b from s.
 func (r *run) start(ctx context.Context, s *source, b int, now time.Time) {
-	bp := bufPool.Get().(*[]byte)
-	buf := (*bp)[:share.BlockLen(r.f.h.Size, b)]
 	rctx, cancel := context.WithCancelCause(ctx)
-	q := &request{block: b, src: s, start: now, cancel: cancel, buf: bp}
-	r.inflight[b] = append(r.inflight[b], q)
-	r.live++
-	s.running++
-	if s.active == 0 {
-		s.moved = now
-	}
-	s.active++
+	q := r.assign(s, b, now, cancel)
+	buf := (*q.buf)[:share.BlockLen(r.f.h.Size, b)]
 	want := r.f.h.Blocks[b]
 	cid := r.f.cid
 	go func() {
@@ -498,6 +497,19 @@ func (r *run) start(ctx context.Context, s *source, b int, now time.Time) {
 		cancel(nil)
 		r.results <- res
 	}()
+}
+
+// assign records a new request for block b to s, with a buffer from the pool.
+func (r *run) assign(s *source, b int, now time.Time, cancel context.CancelCauseFunc) *request {
+	q := &request{block: b, src: s, start: now, cancel: cancel, buf: bufPool.Get().(*[]byte)}
+	r.inflight[b] = append(r.inflight[b], q)
+	r.live++
+	s.running++
+	if s.active == 0 {
+		s.moved = now
+	}
+	s.active++
+	return q
 }
 
 // release accounts for a finished worker and recycles its buffer.

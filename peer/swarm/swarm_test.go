@@ -226,6 +226,7 @@ func TestCorruptOnlySource(t *testing.T) {
 }
 
 func TestAllSourcesDead(t *testing.T) {
+	before := runtime.NumGoroutine()
 	data, h := testData(10 * share.BlockSize)
 	a, b := newSource("a", data), newSource("b", data)
 	a.dieAfter, b.dieAfter = 2, 3
@@ -250,6 +251,7 @@ func TestAllSourcesDead(t *testing.T) {
 	if served := int(a.served.Load() + b.served.Load()); len(h.Blocks)-len(missing) != served {
 		t.Errorf("sink holds %d blocks, sources served %d", len(h.Blocks)-len(missing), served)
 	}
+	checkNoLeak(t, before)
 }
 
 func TestStallDetected(t *testing.T) {
@@ -357,6 +359,7 @@ func TestProgress(t *testing.T) {
 }
 
 func TestEndgameDuplicatesSlowBlock(t *testing.T) {
+	before := runtime.NumGoroutine()
 	data, h := testData(4 * share.BlockSize)
 	slow, fast := newSource("slow", data), newSource("fast", data)
 	slow.rate = 256 << 10 // 4 s per block: only an endgame duplicate finishes quickly
@@ -373,6 +376,7 @@ func TestEndgameDuplicatesSlowBlock(t *testing.T) {
 		t.Fatal("download waited for the slow source: no endgame")
 	}
 	checkComplete(t, sink, data)
+	checkNoLeak(t, before)
 }
 
 func TestAddSourceWhileRunning(t *testing.T) {
@@ -442,5 +446,48 @@ func TestInFlightBounded(t *testing.T) {
 		if c.max > opts.PerSource {
 			t.Errorf("source %s had %d reads at once, PerSource %d", c.id, c.max, opts.PerSource)
 		}
+	}
+}
+
+func TestWindowAdapts(t *testing.T) {
+	start := time.Now()
+	s := &source{window: startWindow}
+	s.resetRound(start)
+	now := start
+	// round completes s.window blocks in the given time
+	round := func(d time.Duration) {
+		for range s.window {
+			now = now.Add(d / time.Duration(s.window))
+			s.succeeded(now, share.BlockSize, 8)
+		}
+	}
+	round(100 * time.Millisecond) // first round: probe upward
+	if s.window != 3 {
+		t.Fatalf("window %d after the first round, want 3", s.window)
+	}
+	round(100 * time.Millisecond) // 3 blocks in the time 2 took: faster, grow
+	if s.window != 4 {
+		t.Fatalf("window %d after a faster round, want 4", s.window)
+	}
+	round(4 * 100 * time.Millisecond / 3) // same rate: the link is full, hold
+	if s.window != 4 {
+		t.Fatalf("window %d after a round at the same rate, want 4", s.window)
+	}
+	s.shrink(now)
+	if s.window != 2 {
+		t.Fatalf("window %d after a failure, want 2", s.window)
+	}
+	for d := 100 * time.Millisecond; d > time.Millisecond; d /= 2 {
+		round(d) // ever faster
+	}
+	if s.window != 8 {
+		t.Fatalf("window %d, want capped at 8", s.window)
+	}
+	s.shrink(now)
+	s.shrink(now)
+	s.shrink(now)
+	s.shrink(now)
+	if s.window != 1 {
+		t.Fatalf("window %d after repeated failures, want 1", s.window)
 	}
 }
