@@ -1,0 +1,659 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"porch/share"
+)
+
+// ErrNoSources is returned, wrapped with each dropped source's reason, when
+// blocks are still missing and no source is left to ask.
+var ErrNoSources = errors.New("swarm: no sources left")
+
+// errStall is the cancellation cause of the requests of a stalled source.
+var errStall = errors.New("swarm: source stalled")
+
+// errDuplicate is the cancellation cause of an endgame request whose block
+// arrived first from another source.
+var errDuplicate = errors.New("swarm: block already received")
+
+// Tuning that callers have no reason to change.
+const (
+	defaultMaxInFlight = 16
+	defaultPerSource   = 8
+	defaultStall       = 20 * time.Second
+
+	startWindow   = 2                      // requests a new source gets before it has proven itself
+	maxFailures   = 3                      // consecutive failed requests before a source is dropped
+	maxStalls     = 2                      // stalls before a source is dropped
+	backoffBase   = 200 * time.Millisecond // first retry delay after a failure, doubled after each
+	growFactor    = 1.1                    // a round must beat the previous one by this much to grow the window
+	endgameCopies = 2                      // at most this many requests for one block in the endgame
+	progressEvery = 100 * time.Millisecond // OnProgress period (and the scheduler's clock tick)
+	rateTau       = time.Second            // time constant of the smoothed Progress.Rate
+)
+
+// Source is one peer that holds the content.
+//
+// ReadRange may be called from several goroutines at once (up to
+// Options.PerSource). It must fill p exactly or return an error, and must
+// return promptly once ctx is done: Fetch waits for every call it started.
+type Source interface {
+	ID() string   // stable id for reporting
+	Name() string // display name
+	ReadRange(ctx context.Context, cid string, off int64, p []byte) error
+}
+
+// Sink receives blocks (share.Partial satisfies it).
+//
+// Fetch calls its methods from one goroutine at a time, never concurrently.
+// WriteBlock must not keep data after it returns: the buffer is reused.
+type Sink interface {
+	Missing() []int                      // indexes of the blocks not yet stored, any order
+	WriteBlock(i int, data []byte) error // share.ErrHashMismatch when data does not match
+}
+
+// Progress is a snapshot of one download.
+type Progress struct {
+	Done    int64   // bytes verified, including those the sink held before the start
+	Total   int64   // file size
+	Sources int     // sources not dropped
+	Rate    float64 // bytes per second, smoothed over about a second
+}
+
+// Options tune a download. Zero fields take the defaults.
+type Options struct {
+	MaxInFlight int // requests in flight across all sources (default 16); the endgame may add as many duplicates
+	PerSource   int // requests in flight to one source (default 8)
+	// Stall is how long a source may have requests in flight without
+	// completing any (default 20s). Its requests are then abandoned and go to
+	// other sources; a second stall drops it.
+	Stall time.Duration
+
+	// OnProgress is called at most about ten times a second and once at the
+	// end, from the goroutine running the download; it must not block.
+	OnProgress func(Progress)
+	// OnDrop is called once for each source that is dropped (dead, stalled or
+	// corrupt), with the reason, from the goroutine running the download.
+	OnDrop func(src Source, err error)
+	Logger *slog.Logger // nil discards
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = defaultMaxInFlight
+	}
+	if o.PerSource <= 0 {
+		o.PerSource = defaultPerSource
+	}
+	if o.PerSource > o.MaxInFlight {
+		o.PerSource = o.MaxInFlight
+	}
+	if o.Stall <= 0 {
+		o.Stall = defaultStall
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// bufPool holds BlockSize buffers. A buffer is taken when a request starts
+// and returned when its result has been handled, so the number of live
+// buffers is the number of requests in flight.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, share.BlockSize)
+	return &b
+}}
+
+// Fetch downloads every block of h that sink reports missing, from all
+// sources in parallel, and returns nil once they are all written. A source
+// that fails repeatedly, stalls twice or sends a block that does not match
+// its hash is dropped (and reported through opts.OnDrop); its blocks go to
+// the others. When no source is left it returns an error wrapping
+// ErrNoSources and every drop reason; blocks written so far stay in the sink.
+// When ctx ends it stops every request, waits for them and returns ctx.Err().
+// An empty file, or a sink that misses nothing, returns nil at once.
+//
+// Fetch is NewFetcher, AddSource for each source, then Run.
+func Fetch(ctx context.Context, h share.Hashes, cid string, sources []Source, sink Sink, opts Options) error {
+	f := NewFetcher(h, cid, sink, opts)
+	for _, s := range sources {
+		f.AddSource(s)
+	}
+	return f.Run(ctx)
+}
+
+// Fetcher is one download whose set of sources can grow while it runs, for
+// when a new holder of the content appears mid-download.
+//
+// AddSource is safe from any goroutine; mu guards the sources it queues.
+// Run is called once; the goroutine running it owns all scheduling state.
+type Fetcher struct {
+	h    share.Hashes
+	cid  string
+	sink Sink
+	opts Options
+
+	started atomic.Bool
+	added   chan struct{} // capacity 1: "pending is not empty"
+
+	mu      sync.Mutex
+	pending []Source
+}
+
+// NewFetcher prepares a download of content h (id cid) into sink. It starts
+// nothing; call AddSource and Run.
+func NewFetcher(h share.Hashes, cid string, sink Sink, opts Options) *Fetcher {
+	return &Fetcher{h: h, cid: cid, sink: sink, opts: opts.withDefaults(), added: make(chan struct{}, 1)}
+}
+
+// AddSource offers one more holder of the content. It may be called before
+// Run or while it runs; after Run returns it has no effect. A source whose ID
+// is already in use is ignored, as is one dropped earlier for sending a
+// corrupt block; one dropped for other reasons is given a fresh start.
+func (f *Fetcher) AddSource(s Source) {
+	if s == nil {
+		return
+	}
+	f.mu.Lock()
+	f.pending = append(f.pending, s)
+	f.mu.Unlock()
+	select {
+	case f.added <- struct{}{}:
+	default:
+	}
+}
+
+func (f *Fetcher) takePending() []Source {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.pending
+	f.pending = nil
+	return p
+}
+
+// Run downloads until every missing block is written, no source is left, or
+// ctx ends; see Fetch for what it returns. It may be called only once.
+func (f *Fetcher) Run(ctx context.Context) error {
+	if !f.started.CompareAndSwap(false, true) {
+		return errors.New("swarm: Run called twice")
+	}
+	if !f.h.Valid() {
+		return fmt.Errorf("swarm: %d block hashes for %d bytes", len(f.h.Blocks), f.h.Size)
+	}
+	if f.h.Size == 0 {
+		return nil
+	}
+	missing := f.sink.Missing()
+	if len(missing) == 0 {
+		if f.opts.OnProgress != nil {
+			f.opts.OnProgress(Progress{Done: f.h.Size, Total: f.h.Size})
+		}
+		return nil
+	}
+	n := share.NumBlocks(f.h.Size)
+	seen := make(map[int]bool, len(missing))
+	var need int64
+	q := make(blockQueue, 0, len(missing))
+	for _, b := range missing {
+		if b < 0 || b >= n {
+			return fmt.Errorf("swarm: sink reports block %d missing of %d", b, n)
+		}
+		if seen[b] {
+			continue
+		}
+		seen[b] = true
+		need += int64(share.BlockLen(f.h.Size, b))
+		q.push(b)
+	}
+	r := &run{
+		f:         f,
+		opts:      f.opts,
+		queue:     q,
+		inflight:  make(map[int][]*request),
+		remaining: len(seen),
+		done:      f.h.Size - need,
+		sources:   make(map[string]*source),
+		results:   make(chan result),
+	}
+	return r.loop(ctx)
+}
+
+// source is the scheduler's view of one Source. The run goroutine owns it.
+type source struct {
+	src     Source
+	window  int       // requests it may have in flight
+	running int       // requests started and not yet returned, cancelled ones included
+	active  int       // requests whose outcome still matters (not cancelled)
+	moved   time.Time // last completion, or when it last went from idle to busy
+	fails   int       // consecutive failures
+	stalls  int       // stalls so far
+	penalty time.Time // last failure or stall: requests started before it are not counted again
+	retryAt time.Time // no new request before this (backoff)
+	dropped bool
+	corrupt bool
+	err     error // why it was dropped
+
+	// Window probing: a round is window completed requests; the window
+	// grows when a round was faster than the previous one.
+	roundStart time.Time
+	roundBytes int64
+	roundDone  int
+	rate       float64 // bytes/s of the last full round, 0 before the first
+}
+
+func (s *source) label() string {
+	if name := s.src.Name(); name != "" && name != s.src.ID() {
+		return fmt.Sprintf("%q (%s)", name, s.src.ID())
+	}
+	return s.src.ID()
+}
+
+// succeeded updates the window after a verified block of n bytes.
+func (s *source) succeeded(now time.Time, n, max int) {
+	s.fails = 0
+	s.roundBytes += int64(n)
+	s.roundDone++
+	if s.roundDone < s.window {
+		return
+	}
+	if el := now.Sub(s.roundStart).Seconds(); el > 0 {
+		rate := float64(s.roundBytes) / el
+		if (s.rate == 0 || rate >= growFactor*s.rate) && s.window < max {
+			s.window++
+		}
+		s.rate = rate
+	}
+	s.resetRound(now)
+}
+
+// shrink halves the window after a failure or stall.
+func (s *source) shrink(now time.Time) {
+	s.window = max(1, s.window/2)
+	s.rate = 0
+	s.resetRound(now)
+}
+
+func (s *source) resetRound(now time.Time) {
+	s.roundStart, s.roundBytes, s.roundDone = now, 0, 0
+}
+
+// request is one range read in flight. The run goroutine owns its fields;
+// the worker goroutine only reads block, src.src and buf, set before it starts.
+type request struct {
+	block     int
+	src       *source
+	start     time.Time
+	cancel    context.CancelCauseFunc
+	cancelled bool // by the scheduler: its outcome no longer matters
+	buf       *[]byte
+}
+
+// result is what a worker reports when its read returns.
+type result struct {
+	req     *request
+	data    []byte
+	err     error
+	corrupt bool // read succeeded but the hash did not match
+}
+
+// run is the state of one Fetcher.Run. Only the goroutine in loop touches it.
+type run struct {
+	f    *Fetcher
+	opts Options
+
+	queue     blockQueue         // blocks nobody is fetching, lowest first
+	inflight  map[int][]*request // block -> requests fetching it (not cancelled)
+	live      int                // requests whose worker has not reported yet
+	remaining int                // blocks not yet written
+	done      int64              // bytes verified, including those held before the start
+
+	sources map[string]*source
+	order   []*source // in the order they were added
+	results chan result
+
+	lastTick time.Time // last OnProgress call
+	lastDone int64
+	rate     float64
+}
+
+func (r *run) loop(parent context.Context) error {
+	ctx, cancelAll := context.WithCancel(parent)
+	defer cancelAll()
+	tick := time.NewTicker(min(progressEvery, r.opts.Stall/4))
+	defer tick.Stop()
+	r.lastTick, r.lastDone = time.Now(), r.done
+
+	var err error
+	for err == nil {
+		r.addSources(r.f.takePending())
+		if r.remaining == 0 {
+			break
+		}
+		if r.liveSources() == 0 {
+			err = r.noSources()
+			break
+		}
+		r.schedule(ctx, time.Now())
+		select {
+		case <-parent.Done():
+			err = parent.Err()
+		case res := <-r.results:
+			err = r.handle(ctx, res)
+		case <-r.f.added:
+		case now := <-tick.C:
+			r.checkStalls(now)
+			if now.Sub(r.lastTick) >= progressEvery {
+				r.progress(now)
+			}
+		}
+	}
+
+	for _, reqs := range r.inflight {
+		for _, q := range reqs {
+			r.abandon(q, context.Canceled)
+		}
+	}
+	cancelAll()
+	for r.live > 0 {
+		r.release(<-r.results)
+	}
+	r.progress(time.Now())
+	return err
+}
+
+func (r *run) addSources(srcs []Source) {
+	for _, s := range srcs {
+		id := s.ID()
+		if old, ok := r.sources[id]; ok && (!old.dropped || old.corrupt) {
+			continue
+		}
+		st := &source{src: s, window: min(startWindow, r.opts.PerSource)}
+		st.resetRound(time.Now())
+		if old, ok := r.sources[id]; ok {
+			st.running = old.running // its cancelled requests may still be returning
+			*old = *st
+			continue
+		}
+		r.sources[id] = st
+		r.order = append(r.order, st)
+	}
+}
+
+func (r *run) liveSources() int {
+	n := 0
+	for _, s := range r.order {
+		if !s.dropped {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *run) noSources() error {
+	var errs []error
+	for _, s := range r.order {
+		if s.err != nil {
+			errs = append(errs, s.err)
+		}
+	}
+	if len(errs) == 0 {
+		return ErrNoSources
+	}
+	return fmt.Errorf("%w: %w", ErrNoSources, errors.Join(errs...))
+}
+
+// schedule starts requests while some source has room: queued blocks first,
+// then, once the queue is empty, duplicates of blocks in flight elsewhere for
+// sources that have gone idle (the endgame).
+func (r *run) schedule(ctx context.Context, now time.Time) {
+	for r.live < r.opts.MaxInFlight && len(r.queue) > 0 {
+		s := r.pickSource(now, false)
+		if s == nil {
+			return
+		}
+		r.start(ctx, s, r.queue.pop(), now)
+	}
+	for len(r.queue) == 0 && r.live < 2*r.opts.MaxInFlight {
+		s := r.pickSource(now, true)
+		if s == nil {
+			return
+		}
+		b, ok := r.pickDuplicate(s)
+		if !ok {
+			return
+		}
+		r.start(ctx, s, b, now)
+	}
+}
+
+// pickSource returns the usable source with the most free room relative to
+// its window (the faster one on a tie), or nil. With idle, only sources with
+// nothing running qualify and each is returned at most once per schedule
+// pass because starting a request makes it busy.
+func (r *run) pickSource(now time.Time, idle bool) *source {
+	var best *source
+	var bestLoad float64
+	for _, s := range r.order {
+		if s.dropped || now.Before(s.retryAt) || s.running >= s.window || (idle && s.running > 0) {
+			continue
+		}
+		load := float64(s.running) / float64(s.window)
+		if best == nil || load < bestLoad || (load == bestLoad && s.rate > best.rate) {
+			best, bestLoad = s, load
+		}
+	}
+	return best
+}
+
+// pickDuplicate returns the block in flight longest that s is not already
+// fetching and that has fewer than endgameCopies requests.
+func (r *run) pickDuplicate(s *source) (int, bool) {
+	best, found := 0, false
+	var bestStart time.Time
+	for b, reqs := range r.inflight {
+		if len(reqs) >= endgameCopies {
+			continue
+		}
+		mine := false
+		first := reqs[0].start
+		for _, q := range reqs {
+			mine = mine || q.src == s
+			if q.start.Before(first) {
+				first = q.start
+			}
+		}
+		if mine {
+			continue
+		}
+		if !found || first.Before(bestStart) || (first.Equal(bestStart) && b < best) {
+			best, bestStart, found = b, first, true
+		}
+	}
+	return best, found
+}
+
+// start starts a worker fetching block b from s.
+func (r *run) start(ctx context.Context, s *source, b int, now time.Time) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	q := r.assign(s, b, now, cancel)
+	buf := (*q.buf)[:share.BlockLen(r.f.h.Size, b)]
+	want := r.f.h.Blocks[b]
+	cid := r.f.cid
+	go func() {
+		err := s.src.ReadRange(rctx, cid, int64(b)*share.BlockSize, buf)
+		res := result{req: q, data: buf, err: err}
+		if err == nil {
+			res.corrupt = share.BlockHash(buf) != want
+		}
+		cancel(nil)
+		r.results <- res
+	}()
+}
+
+// assign records a new request for block b to s, with a buffer from the pool.
+func (r *run) assign(s *source, b int, now time.Time, cancel context.CancelCauseFunc) *request {
+	q := &request{block: b, src: s, start: now, cancel: cancel, buf: bufPool.Get().(*[]byte)}
+	r.inflight[b] = append(r.inflight[b], q)
+	r.live++
+	s.running++
+	if s.active == 0 {
+		s.moved = now
+	}
+	s.active++
+	return q
+}
+
+// release accounts for a finished worker and recycles its buffer.
+func (r *run) release(res result) {
+	r.live--
+	res.req.src.running--
+	res.req.cancel(nil)
+	bufPool.Put(res.req.buf)
+}
+
+// handle acts on one worker's result. A non-nil error is fatal to the run.
+func (r *run) handle(ctx context.Context, res result) error {
+	defer r.release(res)
+	q, s := res.req, res.req.src
+	if q.cancelled || ctx.Err() != nil {
+		return nil
+	}
+	r.detach(q)
+	now := time.Now()
+	b := q.block
+	switch {
+	case res.err == nil && !res.corrupt:
+		for len(r.inflight[b]) > 0 {
+			r.abandon(r.inflight[b][0], errDuplicate)
+		}
+		if err := r.f.sink.WriteBlock(b, res.data); err != nil {
+			return fmt.Errorf("swarm: write block %d: %w", b, err)
+		}
+		r.remaining--
+		r.done += int64(len(res.data))
+		s.moved = now
+		s.succeeded(now, len(res.data), r.opts.PerSource)
+		return nil
+	case res.corrupt:
+		s.corrupt = true
+		r.drop(s, fmt.Errorf("source %s sent a corrupt block %d: %w", s.label(), b, share.ErrHashMismatch))
+	default:
+		if q.start.After(s.penalty) {
+			s.fails++
+			s.penalty = now
+			s.shrink(now)
+			s.retryAt = now.Add(backoffBase << (s.fails - 1))
+			r.opts.Logger.Debug("swarm: request failed", "source", s.src.ID(), "block", b, "fails", s.fails, "err", res.err)
+		}
+		if s.fails >= maxFailures {
+			r.drop(s, fmt.Errorf("source %s failed %d times in a row: %w", s.label(), s.fails, res.err))
+		}
+	}
+	r.requeue(b)
+	return nil
+}
+
+// abandon cancels q with cause and forgets it: its result, when the worker
+// reports, only releases its buffer. Its block is requeued if nobody else
+// fetches it and it was not written.
+func (r *run) abandon(q *request, cause error) {
+	q.cancelled = true
+	q.cancel(cause)
+	r.detach(q)
+	if cause != errDuplicate {
+		r.requeue(q.block)
+	}
+}
+
+// checkStalls cancels the requests of every source that has had requests in
+// flight and completed none for Stall, and drops a source on its second stall.
+func (r *run) checkStalls(now time.Time) {
+	for _, s := range r.order {
+		if s.dropped || s.active == 0 || now.Sub(s.moved) < r.opts.Stall {
+			continue
+		}
+		s.stalls++
+		s.shrink(now)
+		s.moved = now
+		r.opts.Logger.Debug("swarm: source stalled", "source", s.src.ID(), "stalls", s.stalls)
+		if s.stalls >= maxStalls {
+			r.drop(s, fmt.Errorf("source %s stalled %d times (nothing received for %v)", s.label(), s.stalls, r.opts.Stall))
+			continue
+		}
+		r.cancelSource(s, errStall)
+	}
+}
+
+// cancelSource abandons every request of s.
+func (r *run) cancelSource(s *source, cause error) {
+	for _, reqs := range r.inflight {
+		for _, q := range reqs {
+			if q.src == s {
+				r.abandon(q, cause)
+				break
+			}
+		}
+	}
+}
+
+// detach removes q from the requests fetching its block.
+func (r *run) detach(q *request) {
+	q.src.active--
+	reqs := r.inflight[q.block]
+	for i, o := range reqs {
+		if o == q {
+			reqs = append(reqs[:i], reqs[i+1:]...)
+			break
+		}
+	}
+	if len(reqs) == 0 {
+		delete(r.inflight, q.block)
+	} else {
+		r.inflight[q.block] = reqs
+	}
+}
+
+// requeue puts block b back in the queue unless another request still
+// fetches it. b must not have been written.
+func (r *run) requeue(b int) {
+	if len(r.inflight[b]) == 0 {
+		r.queue.push(b)
+	}
+}
+
+// drop stops using s, cancels its requests and reports it.
+func (r *run) drop(s *source, err error) {
+	if s.dropped {
+		return
+	}
+	s.dropped = true
+	s.err = err
+	r.cancelSource(s, err)
+	r.opts.Logger.Info("swarm: source dropped", "source", s.src.ID(), "name", s.src.Name(), "err", err)
+	if r.opts.OnDrop != nil {
+		r.opts.OnDrop(s.src, err)
+	}
+}
+
+// progress reports to OnProgress and updates the smoothed rate.
+func (r *run) progress(now time.Time) {
+	if r.opts.OnProgress == nil {
+		return
+	}
+	if dt := now.Sub(r.lastTick); dt > 0 {
+		inst := float64(r.done-r.lastDone) / dt.Seconds()
+		alpha := 1 - math.Exp(-dt.Seconds()/rateTau.Seconds())
+		r.rate += alpha * (inst - r.rate)
+		r.lastTick, r.lastDone = now, r.done
+	}
+	r.opts.OnProgress(Progress{Done: r.done, Total: r.f.h.Size, Sources: r.liveSources(), Rate: r.rate})
+}
