@@ -182,15 +182,17 @@ func New(opts Options) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("shares: %w", err)
 		}
-		e.srv = NewServer(ServerOptions{
+		e.srv, err = NewServer(ServerOptions{
 			Identity:  id,
-			Library:   e.lib,
+			Library:   LibraryOf(e.lib),
 			Self:      e.selfInfo,
-			OnGoodbye: e.goodbye,
-			OnHello:   e.hello,
+			Hooks:     Hooks{Hello: e.hello, Goodbye: e.goodbye},
 			MaxUpload: opts.MaxUpload,
 			Logger:    opts.Logger,
 		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }
@@ -225,7 +227,7 @@ func (e *Engine) Name() string {
 // selfInfo is what /v1/info says about this peer.
 func (e *Engine) selfInfo() Info {
 	e.mu.Lock()
-	info := Info{Version: ProtocolVersion, ID: e.id.ID, Name: e.name, Fingerprint: e.id.Fingerprint, Port: e.port}
+	info := Info{V: ProtocolVersion, ID: e.id.ID, Name: e.name, Fingerprint: e.id.Fingerprint, Port: e.port}
 	e.mu.Unlock()
 	if e.lib != nil {
 		info.Files, info.Bytes = e.lib.Totals()
@@ -520,7 +522,7 @@ func (e *Engine) probe(ctx context.Context, st *peerState) {
 }
 
 // goodbye handles a neighbour's goodbye, identified by its certificate.
-func (e *Engine) goodbye(fp string) {
+func (e *Engine) goodbye(fp string, _ Info) {
 	e.mu.Lock()
 	var out *PeerInfo
 	for id, st := range e.peers {

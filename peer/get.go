@@ -200,7 +200,7 @@ func (j *getJob) fetchSmall(ctx context.Context, files []getEntry) error {
 			if h.ContentID() != en.ContentID {
 				return fmt.Errorf("%s sent bytes for %s that do not match its content id", j.info.Name, en.Path)
 			}
-			if err := j.store.Put(en.rel, h, data); err != nil {
+			if _, err := j.store.Put(en.rel, h, data); err != nil {
 				return fmt.Errorf("%s: %w", en.rel, err)
 			}
 			got[i] = true

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,8 +49,8 @@ type Library interface {
 // on the request's goroutine, possibly concurrently, and should return
 // quickly. fp is the caller's certificate fingerprint. Nil hooks are skipped.
 type Hooks struct {
-	Hello   func(fp string, info Info) // POST /v1/hello; info.Fingerprint == fp
-	Goodbye func(fp string, info Info) // POST /v1/goodbye; info is the optional body
+	Hello   func(fp string, remote netip.Addr, info Info) // POST /v1/hello from remote; info.Fingerprint == fp
+	Goodbye func(fp string, info Info)                    // POST /v1/goodbye; info is the optional body
 }
 
 // ServerOptions configure a Server. Zero fields take defaults.
@@ -642,7 +643,9 @@ func (s *Server) hello(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.opts.Hooks.Hello != nil {
-		s.opts.Hooks.Hello(fp, in)
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			s.opts.Hooks.Hello(fp, ap.Addr().Unmap(), in)
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"porch/share"
 )
 
 // Transfer states.
@@ -266,4 +268,14 @@ func (t *Transfers) Close() {
 	}
 	t.wg.Wait()
 	t.save()
+}
+
+// discardPartials removes the unfinished files of a download of name into dir.
+func (e *Engine) discardPartials(dir, name string) error {
+	store, err := share.OpenStore(dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return store.DiscardPartials(name)
 }

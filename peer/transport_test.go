@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -606,7 +607,12 @@ func TestHelloGoodbye(t *testing.T) {
 	}
 	calls := make(chan call, 4)
 	p := startPeer(t, peerOpts{opts: ServerOptions{Hooks: Hooks{
-		Hello:   func(fp string, in Info) { calls <- call{"hello", fp, in} },
+		Hello: func(fp string, remote netip.Addr, in Info) {
+			if !remote.IsLoopback() {
+				t.Errorf("hello from %v, want loopback", remote)
+			}
+			calls <- call{"hello", fp, in}
+		},
 		Goodbye: func(fp string, in Info) { calls <- call{"goodbye", fp, in} },
 	}}})
 	ctx := ctxT(t)

@@ -65,20 +65,7 @@ func (s *Store) MkdirAll(rel string) error {
 // Have reports whether a finished regular file at rel holds exactly the
 // content h (the size is compared first, then the bytes are hashed).
 func (s *Store) Have(rel string, h Hashes) bool {
-	if rel == "" || ValidatePath(rel) != nil {
-		return false
-	}
-	f, err := s.root.OpenFile(filepath.FromSlash(rel), openReadFlags, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != h.Size {
-		return false
-	}
-	got, err := HashReader(f, nil)
-	return err == nil && got.ContentID() == h.ContentID()
+	return s.HaveContent(rel, h.Size, h.ContentID())
 }
 
 // partialState is the on-disk form of a partial's progress.
