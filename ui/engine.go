@@ -106,6 +106,7 @@ type SearchResult struct {
 type ShareItem struct {
 	Name        string
 	Path        string // local path
+	Dir         bool
 	Files       int
 	Bytes       int64
 	HashedBytes int64    // hashing progress; equal to Bytes when done

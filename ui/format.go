@@ -22,7 +22,7 @@ func humanBytes(n int64) string {
 		v /= 1000
 		u++
 	}
-	if v >= 100 {
+	if v >= 9.95 {
 		return fmt.Sprintf("%.0f %s", v, units[u])
 	}
 	return fmt.Sprintf("%.1f %s", v, units[u])

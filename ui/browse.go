@@ -1,0 +1,197 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"porch/share"
+)
+
+// browseView shows one neighbour's shared tree: a breadcrumb of the path
+// and the entries inside it, each with a download button.
+type browseView struct {
+	w       *Window
+	root    fyne.CanvasObject
+	title   *widget.Label
+	sub     *widget.Label
+	crumbs  *fyne.Container
+	list    *widget.List
+	message *fyne.Container // loading, empty and error states over the list
+
+	peer    Peer
+	path    string
+	entries []share.Entry
+	cancel  context.CancelFunc
+	gen     int // counts loads, so a slow old answer cannot replace a newer one
+}
+
+func newBrowseView(w *Window) *browseView {
+	v := &browseView{w: w, title: widget.NewLabel(""), sub: widget.NewLabel("")}
+	v.crumbs = container.NewHBox()
+	v.message = container.NewStack()
+	v.list = widget.NewList(
+		func() int { return len(v.entries) },
+		func() fyne.CanvasObject {
+			return newItemRow(false, widget.NewButtonWithIcon("", theme.DownloadIcon(), nil))
+		},
+		v.updateRow,
+	)
+	v.list.OnSelected = func(id widget.ListItemID) {
+		v.list.UnselectAll()
+		if id < len(v.entries) && v.entries[id].Dir {
+			v.navigate(v.entries[id].Path)
+		}
+	}
+	top := container.NewVBox(header(v.title, v.sub), container.NewHScroll(v.crumbs))
+	v.root = container.NewBorder(container.NewPadded(top), nil, nil, nil, container.NewStack(v.list, v.message))
+	return v
+}
+
+// open shows the top of p's shares.
+func (v *browseView) open(p Peer) {
+	v.peer = p
+	v.peerChanged(p)
+	v.navigate("")
+}
+
+// peerChanged updates the header when p's details change while shown.
+func (v *browseView) peerChanged(p Peer) {
+	v.peer = p
+	v.title.SetText(v.w.displayName(p))
+	sub := summary(p.Files, p.Bytes)
+	if !p.Online {
+		sub = "Offline · " + sub
+	}
+	if p.KeyChanged {
+		sub = "Its identity key changed since last time — make sure it is really " + p.Name + " · " + sub
+	}
+	v.sub.SetText(sub)
+	if len(v.crumbs.Objects) > 0 {
+		v.crumbs.Objects[0].(*widget.Button).SetText(v.w.displayName(p))
+	}
+}
+
+// navigate lists path ("" is the top) on the current peer.
+func (v *browseView) navigate(path string) {
+	if v.cancel != nil {
+		v.cancel()
+	}
+	v.path = path
+	v.gen++
+	gen := v.gen
+	v.setCrumbs()
+	v.entries = nil
+	v.list.Refresh()
+	v.showMessage(widget.NewLabelWithStyle("Loading…", fyne.TextAlignCenter, fyne.TextStyle{Italic: true}))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	v.cancel = cancel
+	peer := v.peer
+	v.w.goAsync(func() func() {
+		defer cancel()
+		entries, err := v.w.eng.List(ctx, peer.ID, path)
+		return func() {
+			if gen != v.gen {
+				return
+			}
+			if err != nil {
+				if ctx.Err() == context.Canceled {
+					return
+				}
+				v.showMessage(emptyState(theme.ErrorIcon(), "Cannot open this folder",
+					fmt.Sprintf("Cannot reach %s (%v) — is Porch still running there?", v.w.displayName(peer), err)))
+				return
+			}
+			v.entries = entries
+			v.list.Refresh()
+			v.list.ScrollToTop()
+			if len(entries) == 0 {
+				if path == "" {
+					v.showMessage(emptyState(theme.FolderIcon(), "Nothing here",
+						v.w.displayName(peer)+" isn't sharing anything yet."))
+				} else {
+					v.showMessage(emptyState(theme.FolderIcon(), "Empty folder", ""))
+				}
+				return
+			}
+			v.showMessage(nil)
+		}
+	})
+}
+
+func (v *browseView) showMessage(o fyne.CanvasObject) {
+	if o == nil {
+		v.message.Objects = nil
+		v.message.Hide()
+		v.list.Show()
+	} else {
+		v.message.Objects = []fyne.CanvasObject{o}
+		v.message.Show()
+		v.list.Hide()
+	}
+	v.message.Refresh()
+}
+
+func (v *browseView) setCrumbs() {
+	v.crumbs.Objects = nil
+	add := func(label, target string, current bool) {
+		b := widget.NewButton(label, func() { v.navigate(target) })
+		b.Importance = widget.LowImportance
+		if current {
+			b.Importance = widget.MediumImportance
+		}
+		if len(v.crumbs.Objects) > 0 {
+			v.crumbs.Add(widget.NewIcon(theme.NavigateNextIcon()))
+		}
+		v.crumbs.Add(b)
+	}
+	add(v.w.displayName(v.peer), "", v.path == "")
+	if v.path != "" {
+		segs := strings.Split(v.path, "/")
+		for i, s := range segs {
+			add(s, strings.Join(segs[:i+1], "/"), i == len(segs)-1)
+		}
+	}
+	v.crumbs.Refresh()
+}
+
+func (v *browseView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
+	if id >= len(v.entries) {
+		return
+	}
+	e := v.entries[id]
+	r := o.(*itemRow)
+	r.icon.SetResource(iconFor(e))
+	r.name.SetText(e.Name)
+	detail := humanBytes(e.Size)
+	if e.Dir {
+		detail = summary(e.Files, e.Size)
+	}
+	if !e.ModTime.IsZero() {
+		detail += " · " + e.ModTime.Local().Format("2 Jan 2006")
+	}
+	r.detail.SetText(detail)
+	peer := v.peer.ID
+	if v.w.downloaded[peerPath{peer, e.Path}] {
+		r.mark.Show()
+	} else {
+		r.mark.Hide()
+	}
+	r.on(0, func() { v.w.download(peer, e.Path, e.Name) })
+}
+
+// download starts fetching path from peer, reporting failure in a dialog.
+func (w *Window) download(peerID, path, name string) {
+	if _, err := w.eng.Download(peerID, path); err != nil {
+		w.showError(fmt.Errorf("cannot download %s: %v", name, err))
+		return
+	}
+	w.downloads.reload()
+}

@@ -1,0 +1,76 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// ShowSettings opens the settings dialog: display name, download folder,
+// visibility and upload limit. Saving applies them through the engine.
+func (w *Window) ShowSettings() {
+	s := w.eng.Settings()
+	name := widget.NewEntry()
+	name.SetText(s.Name)
+	name.Validator = func(t string) error {
+		if strings.TrimSpace(t) == "" {
+			return errors.New("give this computer a name")
+		}
+		return nil
+	}
+	dir := widget.NewEntry()
+	dir.SetText(s.DownloadDir)
+	browse := widget.NewButtonWithIcon("", theme.FolderOpenIcon(), func() {
+		d := dialog.NewFolderOpen(func(u fyne.ListableURI, err error) {
+			if err == nil && u != nil {
+				dir.SetText(u.Path())
+			}
+		}, w.win)
+		d.Resize(fyne.NewSize(720, 480))
+		d.Show()
+	})
+	visible := widget.NewCheck("Neighbours can see this computer", nil)
+	visible.SetChecked(s.Visible)
+	limit := widget.NewEntry()
+	limit.SetPlaceHolder("Unlimited — or e.g. 20MB/s, 500KB/s")
+	limit.SetText(FormatRate(s.MaxUpload))
+	limit.Validator = func(t string) error {
+		_, err := ParseRate(t)
+		if err != nil {
+			return errors.New("write a speed like 20MB/s or 500KB/s, or leave it empty")
+		}
+		return nil
+	}
+	items := []*widget.FormItem{
+		widget.NewFormItem("Display name", name),
+		widget.NewFormItem("Download folder", container.NewBorder(nil, nil, nil, browse, dir)),
+		widget.NewFormItem("Visibility", visible),
+		widget.NewFormItem("Upload limit", limit),
+	}
+	items[3].HintText = "Leave empty for no limit"
+	d := dialog.NewForm("Settings", "Save", "Cancel", items, func(ok bool) {
+		if !ok {
+			return
+		}
+		rate, _ := ParseRate(limit.Text)
+		ns := Settings{
+			Name:        strings.TrimSpace(name.Text),
+			DownloadDir: strings.TrimSpace(dir.Text),
+			Visible:     visible.Checked,
+			MaxUpload:   rate,
+		}
+		if err := w.eng.SetSettings(ns); err != nil {
+			w.showError(fmt.Errorf("cannot save settings: %v", err))
+			return
+		}
+		w.neighbours.RefreshItem(0)
+	}, w.win)
+	d.Resize(fyne.NewSize(520, 0))
+	d.Show()
+}

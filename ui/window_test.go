@@ -1,0 +1,320 @@
+package ui
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/storage"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"porch/share"
+)
+
+var (
+	alice = Peer{ID: "a1b2c3d4e5", Name: "Alice's laptop", Online: true, Files: 12, Bytes: 3_400_000_000}
+	bob   = Peer{ID: "b0b0b0b0b0", Name: "Bob", Online: false, Files: 1, Bytes: 2_000}
+)
+
+func aliceTree(f *fakeEngine) {
+	mod := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	f.tree[alice.ID+":"] = []share.Entry{
+		{Name: "Holiday", Path: "Holiday", Dir: true, Size: 3_000_000_000, Files: 10, ModTime: mod},
+		{Name: "notes.pdf", Path: "notes.pdf", Size: 200_000, ModTime: mod},
+	}
+	f.tree[alice.ID+":Holiday"] = []share.Entry{
+		{Name: "beach.jpg", Path: "Holiday/beach.jpg", Size: 4_000_000, ModTime: mod},
+		{Name: "song.flac", Path: "Holiday/song.flac", Size: 30_000_000, ModTime: mod},
+	}
+}
+
+func TestTitle(t *testing.T) {
+	w := newTestWindow(t, newFakeEngine())
+	if got := w.Window().Title(); got != "Porch" {
+		t.Fatalf("title %q, want Porch", got)
+	}
+}
+
+func TestPeerEventsUpdateNeighbours(t *testing.T) {
+	f := newFakeEngine()
+	w := newTestWindow(t, f)
+	if hasText(w, "Alice's laptop") {
+		t.Fatal("Alice shown before she appeared")
+	}
+
+	f.emit(Event{Kind: PeerAdded, Peer: alice})
+	if !hasText(w, "Alice's laptop") || !hasText(w, "12 files · 3.4 GB") {
+		t.Fatalf("after PeerAdded, labels %q lack Alice and her shares", texts(w))
+	}
+
+	gone := alice
+	gone.Online = false
+	f.emit(Event{Kind: PeerUpdated, Peer: gone})
+	if !hasText(w, "offline · 12 files · 3.4 GB") {
+		t.Fatalf("after going offline, labels %q", texts(w))
+	}
+
+	f.emit(Event{Kind: PeerRemoved, Peer: Peer{ID: alice.ID}})
+	if hasText(w, "Alice's laptop") {
+		t.Fatalf("after PeerRemoved, Alice still listed: %q", texts(w))
+	}
+}
+
+func TestNameClashShowsShortID(t *testing.T) {
+	f := newFakeEngine()
+	twin := alice
+	twin.ID = "ffee001122"
+	f.peers = []Peer{alice, twin}
+	w := newTestWindow(t, f)
+	if !hasText(w, "Alice's laptop (a1b2c3)") || !hasText(w, "Alice's laptop (ffee00)") {
+		t.Fatalf("clashing names not told apart: %q", texts(w))
+	}
+}
+
+func TestBrowseAndDownload(t *testing.T) {
+	f := newFakeEngine()
+	f.peers = []Peer{alice}
+	aliceTree(f)
+	w := newTestWindow(t, f)
+
+	w.neighbours.Select(1)
+	settle(w)
+	test.Tap(rowNamed(t, w, "notes.pdf").buttons[0])
+	if want := []peerPath{{alice.ID, "notes.pdf"}}; !reflect.DeepEqual(f.downloads, want) {
+		t.Fatalf("downloads %v, want %v", f.downloads, want)
+	}
+
+	// Open the folder, then go back up with the breadcrumb.
+	w.browse.list.Select(0)
+	settle(w)
+	test.Tap(rowNamed(t, w, "song.flac").buttons[0])
+	if got := f.downloads[len(f.downloads)-1]; got != (peerPath{alice.ID, "Holiday/song.flac"}) {
+		t.Fatalf("download %v, want Alice's Holiday/song.flac", got)
+	}
+	test.Tap(button(t, w, "Alice's laptop"))
+	settle(w)
+	rowNamed(t, w, "notes.pdf")
+}
+
+func TestDownloadedItemsAreMarked(t *testing.T) {
+	f := newFakeEngine()
+	f.peers = []Peer{alice}
+	aliceTree(f)
+	w := newTestWindow(t, f)
+	w.neighbours.Select(1)
+	settle(w)
+	if rowNamed(t, w, "notes.pdf").mark.Visible() {
+		t.Fatal("notes.pdf marked before downloading")
+	}
+	test.AssertNotificationSent(t, fyne.NewNotification("Download finished", "notes.pdf from Alice's laptop"), func() {
+		f.emit(Event{Kind: TransferUpdated, Transfer: Transfer{ID: "t1", Name: "notes.pdf", PeerID: alice.ID,
+			PeerName: "Alice's laptop", Path: "notes.pdf", State: StateDone, Done: 200_000, Total: 200_000,
+			FinalPath: "/tmp/notes.pdf"}})
+	})
+	if !rowNamed(t, w, "notes.pdf").mark.Visible() {
+		t.Fatal("notes.pdf not marked after its download finished")
+	}
+}
+
+func TestDropSharesLocalPaths(t *testing.T) {
+	f := newFakeEngine()
+	w := newTestWindow(t, f)
+	a, b := t.TempDir(), t.TempDir()
+	w.Drop(fyne.NewPos(10, 10), []fyne.URI{storage.NewFileURI(a), storage.NewFileURI(b)})
+	settle(w)
+	if want := [][]string{{a, b}}; !reflect.DeepEqual(f.added, want) {
+		t.Fatalf("AddShares calls %v, want %v", f.added, want)
+	}
+	if !hasText(w, a) {
+		t.Fatalf("shared item not listed: %q", texts(w))
+	}
+}
+
+func TestLeakGuardWarnsBeforeSharing(t *testing.T) {
+	f := newFakeEngine()
+	dir := t.TempDir()
+	f.secrets[dir] = []string{".ssh/id_ed25519", ".env"}
+	w := newTestWindow(t, f)
+	w.Drop(fyne.Position{}, []fyne.URI{storage.NewFileURI(dir)})
+	settle(w)
+	if len(f.added) != 0 {
+		t.Fatalf("shared %v before the user confirmed", f.added)
+	}
+	if !hasText(w, "Private files found") || !hasText(w, ".ssh/id_ed25519") || !hasText(w, ".env") {
+		t.Fatalf("no warning listing the secrets: %q", texts(w))
+	}
+	test.Tap(button(t, w, "Share"))
+	settle(w)
+	if want := [][]string{{dir}}; !reflect.DeepEqual(f.added, want) {
+		t.Fatalf("after Share, AddShares calls %v, want %v", f.added, want)
+	}
+}
+
+func TestLeakGuardCancel(t *testing.T) {
+	f := newFakeEngine()
+	dir := t.TempDir()
+	f.secrets[dir] = []string{"id_rsa"}
+	w := newTestWindow(t, f)
+	w.Drop(fyne.Position{}, []fyne.URI{storage.NewFileURI(dir)})
+	settle(w)
+	test.Tap(button(t, w, "Cancel"))
+	settle(w)
+	if len(f.added) != 0 {
+		t.Fatalf("shared %v although the user canceled", f.added)
+	}
+}
+
+func TestRemoveShare(t *testing.T) {
+	f := newFakeEngine()
+	f.shares = []ShareItem{{Name: "Music", Path: "/home/me/Music", Dir: true, Files: 3, Bytes: 9_000_000, HashedBytes: 4_500_000}}
+	w := newTestWindow(t, f)
+	r := rowNamed(t, w, "Music")
+	if got := r.detail.Text; got != "3 files · 9.0 MB · preparing 50%" {
+		t.Fatalf("detail %q", got)
+	}
+	test.Tap(r.buttons[0])
+	if !slices.Equal(f.removed, []string{"/home/me/Music"}) {
+		t.Fatalf("RemoveShare calls %v", f.removed)
+	}
+	if !hasText(w, "Nothing shared yet") {
+		t.Fatalf("empty state missing after removal: %q", texts(w))
+	}
+}
+
+func TestSearchGroupsResults(t *testing.T) {
+	f := newFakeEngine()
+	f.peers = []Peer{alice, bob}
+	f.results = []SearchResult{
+		{Entry: share.Entry{Name: "song.flac", Path: "Holiday/song.flac", Size: 30_000_000, ContentID: "c1"}, Peers: []Peer{alice}},
+		{Entry: share.Entry{Name: "song.flac", Path: "music/song.flac", Size: 30_000_000, ContentID: "c1"}, Peers: []Peer{bob}},
+		{Entry: share.Entry{Name: "song.txt", Path: "song.txt", Size: 100, ContentID: "c2"}, Peers: []Peer{bob}},
+	}
+	w := newTestWindow(t, f)
+	test.Type(w.search, "song")
+	w.search.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	settle(w)
+	if !slices.Equal(f.searched, []string{"song"}) {
+		t.Fatalf("searched %q", f.searched)
+	}
+	if got := rowNamed(t, w, "song.flac").detail.Text; got != "30 MB · on 2 peers" {
+		t.Fatalf("grouped result detail %q", got)
+	}
+	if got := rowNamed(t, w, "song.txt").detail.Text; got != "100 B · on Bob" {
+		t.Fatalf("single result detail %q", got)
+	}
+	if !hasText(w, "2 files") {
+		t.Fatalf("result count missing: %q", texts(w))
+	}
+	test.Tap(rowNamed(t, w, "song.flac").buttons[0])
+	if want := []peerPath{{alice.ID, "Holiday/song.flac"}}; !reflect.DeepEqual(f.downloads, want) {
+		t.Fatalf("downloads %v, want %v", f.downloads, want)
+	}
+}
+
+func TestTransferProgressAndControls(t *testing.T) {
+	f := newFakeEngine()
+	f.transfers = []Transfer{{ID: "t1", Name: "movie.mkv", PeerID: alice.ID, PeerName: "Alice's laptop",
+		Path: "movie.mkv", State: StateRunning, Done: 1_000_000_000, Total: 4_000_000_000, Rate: 50_000_000, Sources: 3}}
+	w := newTestWindow(t, f)
+	r := rowNamed(t, w, "movie.mkv")
+	if r.progress.Value != 0.25 {
+		t.Fatalf("progress %v, want 0.25", r.progress.Value)
+	}
+	if want := "1.0 GB of 4.0 GB · 50 MB/s · 1 min left · from 3 neighbours"; r.detail.Text != want {
+		t.Fatalf("status %q, want %q", r.detail.Text, want)
+	}
+	test.Tap(r.buttons[btnPauseResume])
+	if !slices.Equal(f.paused, []string{"t1"}) {
+		t.Fatalf("paused %v", f.paused)
+	}
+
+	up := f.transfers[0]
+	up.State, up.Done = StatePaused, 2_000_000_000
+	f.emit(Event{Kind: TransferUpdated, Transfer: up})
+	r = rowNamed(t, w, "movie.mkv")
+	if r.progress.Value != 0.5 || r.detail.Text != "Paused · 2.0 GB of 4.0 GB" {
+		t.Fatalf("after update: progress %v, status %q", r.progress.Value, r.detail.Text)
+	}
+	test.Tap(r.buttons[btnPauseResume])
+	test.Tap(r.buttons[btnCancel])
+	if !slices.Equal(f.resumed, []string{"t1"}) || !slices.Equal(f.canceled, []string{"t1"}) {
+		t.Fatalf("resumed %v canceled %v", f.resumed, f.canceled)
+	}
+
+	up.State, up.Err = StateFailed, "Alice's laptop went offline"
+	f.emit(Event{Kind: TransferUpdated, Transfer: up})
+	r = rowNamed(t, w, "movie.mkv")
+	if r.detail.Text != "Failed: Alice's laptop went offline · 2.0 GB of 4.0 GB" || r.buttons[btnPauseResume].Visible() {
+		t.Fatalf("failed transfer shows %q, pause visible %v", r.detail.Text, r.buttons[btnPauseResume].Visible())
+	}
+}
+
+func TestShowInFolderOpensFolder(t *testing.T) {
+	f := newFakeEngine()
+	dir := t.TempDir()
+	f.transfers = []Transfer{{ID: "t1", Name: "a.txt", State: StateDone, Total: 5, Done: 5, FinalPath: dir + "/a.txt"}}
+	w := newTestWindow(t, f)
+	r := rowNamed(t, w, "a.txt")
+	if !r.buttons[btnShow].Visible() {
+		t.Fatal("Show in folder hidden for a finished download")
+	}
+	test.Tap(r.buttons[btnShow])
+	if len(w.Window().Canvas().Overlays().List()) != 0 {
+		t.Fatalf("opening the folder showed a dialog: %q", texts(w))
+	}
+}
+
+func TestSettingsSaves(t *testing.T) {
+	f := newFakeEngine()
+	w := newTestWindow(t, f)
+	w.ShowSettings()
+	var limit, name *widgetEntry
+	for _, o := range objects(w) {
+		if e, ok := o.(*widgetEntry); ok {
+			switch {
+			case strings.HasPrefix(e.PlaceHolder, "Unlimited"):
+				limit = e
+			case e.Text == "My laptop":
+				name = e
+			}
+		}
+	}
+	if limit == nil || name == nil {
+		t.Fatal("settings entries not found")
+	}
+	name.SetText("Desk")
+	limit.SetText("20MB/s")
+	test.Tap(button(t, w, "Save"))
+	want := Settings{Name: "Desk", DownloadDir: "/home/me/Downloads", Visible: true, MaxUpload: 20_000_000}
+	if len(f.savedSets) != 1 || f.savedSets[0] != want {
+		t.Fatalf("saved %+v, want %+v", f.savedSets, want)
+	}
+}
+
+func TestShortcutFocusesSearch(t *testing.T) {
+	w := newTestWindow(t, newFakeEngine())
+	c := w.Window().Canvas()
+	c.(interface{ TypedShortcut(fyne.Shortcut) }).TypedShortcut(
+		&desktopShortcut{KeyName: fyne.KeyF, Modifier: fyne.KeyModifierShortcutDefault})
+	if c.Focused() != w.search {
+		t.Fatalf("focused %v, want the search entry", c.Focused())
+	}
+}
+
+func TestTrayMenu(t *testing.T) {
+	w := newTestWindow(t, newFakeEngine())
+	m := w.TrayMenu()
+	if len(m.Items) == 0 || m.Items[0].Label != "Show Porch" {
+		t.Fatalf("tray menu %+v", m.Items)
+	}
+}
+
+type (
+	widgetEntry     = widget.Entry
+	desktopShortcut = desktop.CustomShortcut
+)
