@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 
-	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 	"fyne.io/fyne/v2/driver/desktop"
 
@@ -31,10 +30,7 @@ func runWindow(o *options) error {
 	}
 	a := app.NewWithID(appID)
 	a.SetIcon(assets.Icon)
-	w, err := ui.New(a, ui.NewAdapter(eng, o.downloads))
-	if err != nil {
-		return err
-	}
+	w := ui.New(a, ui.NewAdapter(eng, a.Preferences(), o.str("name", "")))
 	if d, ok := a.(desktop.App); ok {
 		d.SetSystemTrayMenu(w.TrayMenu())
 		d.SetSystemTrayIcon(assets.Icon)
@@ -52,5 +48,3 @@ func runWindow(o *options) error {
 	}
 	return nil
 }
-
-var _ fyne.App = (fyne.App)(nil)

@@ -24,16 +24,13 @@ type Adapter struct {
 	prefs fyne.Preferences
 }
 
-// NewAdapter wraps an engine; settings saved in prefs are applied to it.
-// defaultDir is the download folder until the user picks another.
-func NewAdapter(e *peer.Engine, prefs fyne.Preferences, defaultName, defaultDir string) *Adapter {
+// NewAdapter wraps an engine and applies the settings saved in prefs to it.
+// A name given on the command line (nameFlag) wins over the saved one.
+func NewAdapter(e *peer.Engine, prefs fyne.Preferences, nameFlag string) *Adapter {
 	a := &Adapter{e: e, prefs: prefs}
 	s := a.Settings()
-	if prefs.String(prefName) == "" {
-		s.Name = defaultName
-	}
-	if prefs.String(prefDownloadDir) == "" {
-		s.DownloadDir = defaultDir
+	if nameFlag != "" {
+		s.Name = nameFlag
 	}
 	a.apply(s)
 	return a
