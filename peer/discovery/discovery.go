@@ -199,7 +199,8 @@ func (d *Discovery) wake() {
 // every valid announcement of another peer it sees. found is called from one
 // goroutine at a time, with the latest announcement of that peer; a peer is
 // reported again on every periodic re-browse (about every 15 s) and whenever
-// it re-announces, so a call means "seen now". found must return quickly and
+// it re-announces, so a call means "seen now". The Announcement (and its
+// Addrs) is the callee's to keep. found must return quickly and
 // must not call Run; it may call SetName and SetAnnounce. A nil found is
 // allowed.
 //

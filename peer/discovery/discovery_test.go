@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"sync"
@@ -241,9 +242,14 @@ func TestRunStopsCleanly(t *testing.T) {
 	alice.stop(t)
 	bob.stop(t)
 
-	waitFor(t, 5*time.Second, "goroutines back to where they were", func() bool {
-		return runtime.NumGoroutine() <= before
-	})
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines left running, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	// A stopped Discovery can run again.
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -251,6 +257,21 @@ func TestRunStopsCleanly(t *testing.T) {
 	if err := alice.d.Run(ctx, nil); err != nil {
 		t.Errorf("Run after Run: %v", err)
 	}
+}
+
+func TestAddressChangeReannounces(t *testing.T) {
+	if !inNetns(t) {
+		return
+	}
+	alice := newTestPeer(t, "Alice", true, nil)
+	bob := newTestPeer(t, "Bob", true, func(d *Discovery) { d.addrCheck = 200 * time.Millisecond })
+	alice.waitSees(t, bob, nil)
+
+	added := netip.MustParseAddr("10.77.0.2")
+	if out, err := exec.Command("ip", "addr", "add", added.String()+"/32", "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add: %v: %s", err, out)
+	}
+	alice.waitSees(t, bob, func(a Announcement) bool { return slices.Contains(a.Addrs, added) })
 }
 
 func TestInterfacesInNamespace(t *testing.T) {

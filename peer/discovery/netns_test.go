@@ -17,10 +17,10 @@ const netnsEnv = "PORCH_DISCOVERY_NETNS_TEST"
 
 // inNetns makes the calling top-level test run in a network namespace of its
 // own, so mDNS never leaves through this machine's interfaces. In the parent
-// it re-executes the test binary for just this test under unshare(1) (with a
-// user namespace too when not root), reports the child's outcome and returns
-// false; the caller must then return. In the child it brings up a multicast
-// loopback and returns true.
+// it marks the test parallel, re-executes the test binary for just this test
+// under unshare(1) (with a user namespace too when not root), reports the
+// child's outcome and returns false; the caller must then return. In the
+// child it brings up a multicast loopback and returns true.
 //
 // When no namespace can be made, the test is skipped with the reason.
 func inNetns(t *testing.T) bool {
@@ -29,6 +29,7 @@ func inNetns(t *testing.T) bool {
 		setupNetns(t)
 		return true
 	}
+	t.Parallel() // each test has a namespace, and a process, of its own
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
 		t.Skipf("skipping: needs unshare(1) to make a private network namespace: %v", err)
