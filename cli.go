@@ -92,7 +92,12 @@ func runWith(argv []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	o := &options{parsed: p, cmd: cmd, stdout: stdout, stderr: stderr}
-	level := slog.LevelInfo
+	// One-shot commands speak through their output; the long-running ones
+	// (the window, serve) log what happens on the network.
+	level := slog.LevelWarn
+	if cmd == nil || cmd.name == "serve" {
+		level = slog.LevelInfo
+	}
 	if p.bool("verbose") {
 		level = slog.LevelDebug
 	}

@@ -23,8 +23,8 @@ import (
 	"time"
 )
 
-// peerJSON is what the tests read from `porch peers --json`.
-type peerJSON struct {
+// e2ePeer is what the tests read from `porch peers --json`.
+type e2ePeer struct {
 	ID    string   `json:"id"`
 	Name  string   `json:"name"`
 	Addrs []string `json:"addrs"`
@@ -61,7 +61,7 @@ func TestE2E(t *testing.T) {
 	serve := []*proc{n.Start(t, 0, "serve"), n.Start(t, 1, "serve"), n.Start(t, 2, "serve")}
 
 	t.Run("peers", func(t *testing.T) {
-		var peers []peerJSON
+		var peers []e2ePeer
 		ok := waitFor(t, 30*time.Second, func() bool {
 			peers = listPeers(t, n, 1)
 			return hasPeers(peers, "alice", "bob", "carol")
@@ -180,7 +180,7 @@ func TestE2E(t *testing.T) {
 		if !waitFor(t, 10*time.Second, func() bool { return logShowsPeer(bob.Stderr(), "peer removed", "alice") }) {
 			t.Errorf("bob's serve did not drop alice within 10 s of a clean stop:\n%s", tail(bob.Stderr(), 10))
 		}
-		var peers []peerJSON
+		var peers []e2ePeer
 		if !waitFor(t, 10*time.Second, func() bool {
 			peers = listPeers(t, n, 1)
 			return !hasPeers(peers, "alice")
@@ -369,18 +369,18 @@ func mustRun(t *testing.T, n *testNet, i int, args ...string) string {
 }
 
 // listPeers runs `porch peers --json --wait 3s` in peer i's namespace (nil on failure).
-func listPeers(t *testing.T, n *testNet, i int) []peerJSON {
+func listPeers(t *testing.T, n *testNet, i int) []e2ePeer {
 	t.Helper()
 	out, _, code := n.Run(t, i, "peers", "--json", "--wait", "3s")
 	if code != 0 {
 		return nil
 	}
-	var peers []peerJSON
+	var peers []e2ePeer
 	decodeArray(t, out, "peers", &peers)
 	return peers
 }
 
-func hasPeers(peers []peerJSON, names ...string) bool {
+func hasPeers(peers []e2ePeer, names ...string) bool {
 	for _, name := range names {
 		found := false
 		for _, p := range peers {
@@ -396,7 +396,7 @@ func hasPeers(peers []peerJSON, names ...string) bool {
 // waitPeer waits until peer i's namespace sees all the named peers.
 func waitPeer(t *testing.T, n *testNet, i int, names ...string) {
 	t.Helper()
-	var peers []peerJSON
+	var peers []e2ePeer
 	if !waitFor(t, 30*time.Second, func() bool {
 		peers = listPeers(t, n, i)
 		return hasPeers(peers, names...)

@@ -13,6 +13,7 @@ import (
 
 	"porch/assets"
 	"porch/ui"
+	_ "porch/ui/cenv" // before Fyne initialises its translations
 )
 
 // appID is the application id, the same as in FyneApp.toml.

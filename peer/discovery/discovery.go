@@ -128,8 +128,11 @@ func New(opts Options) (*Discovery, error) {
 	if err != nil {
 		return nil, err
 	}
-	if self.Port < 1 || self.Port > 65535 {
-		return nil, fmt.Errorf("%w: %d", ErrPort, self.Port)
+	// A browse-only peer (port 0) has nothing to announce.
+	if self.Port != 0 || opts.Announce {
+		if self.Port < 1 || self.Port > 65535 {
+			return nil, fmt.Errorf("%w: %d", ErrPort, self.Port)
+		}
 	}
 	ifaces, err := Interfaces(opts.Ifaces)
 	if err != nil {
@@ -335,7 +338,7 @@ func (d *Discovery) wanted() regState {
 	d.mu.Lock()
 	on, name := d.announce, d.name
 	d.mu.Unlock()
-	if !on {
+	if !on || d.self.Port == 0 {
 		return regState{}
 	}
 	return regState{on: true, name: name, addrs: joinAddrs(localAddrs(d.ifaces))}
