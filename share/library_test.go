@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -528,5 +529,54 @@ func TestLibraryFileItem(t *testing.T) {
 	f.Close()
 	if st := l.Items(); st[0].Files != 1 || st[0].Bytes != 4 {
 		t.Fatalf("Items = %+v", st)
+	}
+}
+
+// TestLibraryConcurrentUse reads the library from many goroutines while Run
+// rescans and hashes and the shared folder changes; run it with -race.
+func TestLibraryConcurrentUse(t *testing.T) {
+	src := t.TempDir()
+	for i := range 20 {
+		writeFile(t, filepath.Join(src, "d", strings.Repeat("x", i+1)+".txt"), strings.Repeat("y", i*1000))
+	}
+	l := openLib(t, t.TempDir(), LibraryOptions{Rescan: 5 * time.Millisecond, HashWorkers: 3, OnChange: func() {}}, src)
+	item := filepath.Base(src)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			buf := make([]byte, 512)
+			for i := range 200 {
+				l.List(item + "/d")
+				l.Walk("", func(Entry) error { return nil })
+				l.Search("x", 5)
+				l.HashProgress()
+				l.Items()
+				if f, err := l.Open(item + "/d/" + strings.Repeat("x", (i+g)%20+1) + ".txt"); err == nil {
+					f.ReadAt(buf, 0)
+					if cid := f.Entry().ContentID; cid != "" {
+						l.Hashes(cid)
+						if f2, err := l.OpenContent(cid); err == nil {
+							f2.Close()
+						}
+					}
+					f.Close()
+				}
+			}
+		})
+	}
+	for i := range 50 {
+		writeFile(t, filepath.Join(src, "d", "new", strings.Repeat("n", i%10+1)), strings.Repeat("z", i))
+		if i%10 == 0 {
+			l.Rescan()
+		}
+	}
+	wg.Wait()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
