@@ -43,7 +43,7 @@ type ItemStatus struct {
 	Files       int      `json:"files"`
 	Bytes       int64    `json:"bytes"`
 	HashedBytes int64    `json:"hashed_bytes"`
-	Secrets     []string `json:"secrets,omitempty"` // slash paths below the item excluded as likely secrets ("." is the item itself)
+	Secrets     []string `json:"secrets,omitempty"` // slash paths below the item excluded as likely secrets or as Porch's data folder ("." is the item itself)
 	Err         string   `json:"error,omitempty"`   // why the item cannot be served (e.g. it was deleted)
 }
 
@@ -71,6 +71,8 @@ type Library struct {
 
 	notifyMu   sync.Mutex
 	lastNotify time.Time
+
+	dataID fs.FileInfo // the data folder (keys, peers, paths) is never shared
 
 	hashedFiles atomic.Int64 // files actually read and hashed (not from the cache); for tests
 }
@@ -149,7 +151,11 @@ func OpenLibrary(opts LibraryOptions) (*Library, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Library{opts: opts, log: opts.Logger, cat: cat, cache: cache, roots: map[string]*itemRoot{}}
+	dataID, err := os.Stat(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Library{opts: opts, log: opts.Logger, cat: cat, cache: cache, roots: map[string]*itemRoot{}, dataID: dataID}
 	l.tree.Store(&tree{byName: map[string]*node{}, byCID: map[string][]*node{}})
 	if err := l.Rescan(); err != nil {
 		l.Close()
@@ -447,6 +453,10 @@ func (l *Library) scanItem(it Item, old *tree, st *ItemStatus) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if os.SameFile(fi, l.dataID) {
+		st.Secrets = []string{"."}
+		return nil, nil
+	}
 	top := &node{name: it.Name, path: it.Name, dir: true, mtime: fi.ModTime(), root: r, rel: "."}
 	top.top = top
 	l.scanDir(top, top, 1, old, st)
@@ -499,6 +509,12 @@ func (l *Library) scanDir(dir, top *node, depth int, old *tree, st *ItemStatus) 
 		case t.IsDir():
 			fi, err = e.Info()
 			if err != nil {
+				continue
+			}
+			if os.SameFile(fi, l.dataID) {
+				if len(st.Secrets) < maxSecretsPer {
+					st.Secrets = append(st.Secrets, rel)
+				}
 				continue
 			}
 			c := &node{name: name, path: p, dir: true, mtime: fi.ModTime(), root: dir.root, rel: rel, top: top}

@@ -580,3 +580,21 @@ func TestLibraryConcurrentUse(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestLibraryNeverSharesDataDir(t *testing.T) {
+	home := t.TempDir()
+	data := filepath.Join(home, "porch-data")
+	writeFile(t, filepath.Join(home, "doc.txt"), "d")
+	l := openLib(t, data, LibraryOptions{}, home)
+	item := filepath.Base(home)
+	if got := names(mustList(t, l, item)); !slices.Equal(got, []string{"doc.txt"}) {
+		t.Fatalf("listed %q", got)
+	}
+	if st := l.Items()[0]; !slices.Contains(st.Secrets, "porch-data") {
+		t.Fatalf("data folder not reported: %+v", st)
+	}
+	l2 := openLib(t, data, LibraryOptions{}, data)
+	if es := mustList(t, l2, ""); len(es) != 1 || es[0].Name != item {
+		t.Fatalf("data folder shared as an item: %q", names(es))
+	}
+}
