@@ -598,3 +598,26 @@ func TestLibraryNeverSharesDataDir(t *testing.T) {
 		t.Fatalf("data folder shared as an item: %q", names(es))
 	}
 }
+
+func TestHashCacheMergesOtherProcess(t *testing.T) {
+	data := t.TempDir()
+	c1, _ := loadHashCache(data)
+	c2, _ := loadHashCache(data)
+	h, _ := HashReader(strings.NewReader("x"), nil)
+	fh := &fileHash{cid: h.ContentID(), h: h}
+	c1.put("/one", fileKey{Size: 1, MTime: 1}, fh)
+	c2.put("/two", fileKey{Size: 1, MTime: 2}, fh)
+	if err := c1.save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.save(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadHashCache(data)
+	if err != nil || len(c.m) != 2 {
+		t.Fatalf("cache after two writers: %d entries, %v", len(c.m), err)
+	}
+	if c.get("/one", fileKey{Size: 1, MTime: 1}) == nil || c.get("/one", fileKey{Size: 1, MTime: 3}) != nil {
+		t.Fatal("lookup by key wrong")
+	}
+}
