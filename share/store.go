@@ -356,7 +356,9 @@ func (p *Partial) Finish() (finalRel string, err error) {
 func (p *Partial) place(final string) (bool, error) {
 	err := p.s.root.Link(p.partName, final)
 	if err == nil {
-		return true, p.s.root.Remove(p.partName)
+		// A leftover link is harmless: a later OpenPartial finds it complete.
+		p.s.root.Remove(p.partName)
+		return true, nil
 	}
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil
