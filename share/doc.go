@@ -16,7 +16,7 @@
 //
 // What is served: only files listed in the index, opened through the os.Root of
 // their item. Symbolic links are followed only to files inside the same item
-// (never to folders), likely secrets and Porch's own data folder are left out
-// unless LibraryOptions.IncludeSecrets is set, and names another peer would
-// refuse (see ValidateName) are not listed.
+// (never to folders), likely secrets are left out unless
+// LibraryOptions.IncludeSecrets is set, Porch's own data folder always is, and
+// names another peer would refuse (see ValidateName) are not listed.
 package share
