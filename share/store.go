@@ -258,7 +258,9 @@ func (p *Partial) WriteBlock(i int, data []byte) error {
 		p.dirty = true
 	}
 	if time.Since(p.lastSave) >= stateSaveEvery {
-		return p.saveLocked()
+		// The block is safely written; a state that fails to save now is
+		// retried later and reported by Close.
+		p.saveLocked()
 	}
 	return nil
 }
