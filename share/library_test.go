@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -528,5 +529,95 @@ func TestLibraryFileItem(t *testing.T) {
 	f.Close()
 	if st := l.Items(); st[0].Files != 1 || st[0].Bytes != 4 {
 		t.Fatalf("Items = %+v", st)
+	}
+}
+
+// TestLibraryConcurrentUse reads the library from many goroutines while Run
+// rescans and hashes and the shared folder changes; run it with -race.
+func TestLibraryConcurrentUse(t *testing.T) {
+	src := t.TempDir()
+	for i := range 20 {
+		writeFile(t, filepath.Join(src, "d", strings.Repeat("x", i+1)+".txt"), strings.Repeat("y", i*1000))
+	}
+	l := openLib(t, t.TempDir(), LibraryOptions{Rescan: 5 * time.Millisecond, HashWorkers: 3, OnChange: func() {}}, src)
+	item := filepath.Base(src)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			buf := make([]byte, 512)
+			for i := range 200 {
+				l.List(item + "/d")
+				l.Walk("", func(Entry) error { return nil })
+				l.Search("x", 5)
+				l.HashProgress()
+				l.Items()
+				if f, err := l.Open(item + "/d/" + strings.Repeat("x", (i+g)%20+1) + ".txt"); err == nil {
+					f.ReadAt(buf, 0)
+					if cid := f.Entry().ContentID; cid != "" {
+						l.Hashes(cid)
+						if f2, err := l.OpenContent(cid); err == nil {
+							f2.Close()
+						}
+					}
+					f.Close()
+				}
+			}
+		})
+	}
+	for i := range 50 {
+		writeFile(t, filepath.Join(src, "d", "new", strings.Repeat("n", i%10+1)), strings.Repeat("z", i))
+		if i%10 == 0 {
+			l.Rescan()
+		}
+	}
+	wg.Wait()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLibraryNeverSharesDataDir(t *testing.T) {
+	home := t.TempDir()
+	data := filepath.Join(home, "porch-data")
+	writeFile(t, filepath.Join(home, "doc.txt"), "d")
+	l := openLib(t, data, LibraryOptions{}, home)
+	item := filepath.Base(home)
+	if got := names(mustList(t, l, item)); !slices.Equal(got, []string{"doc.txt"}) {
+		t.Fatalf("listed %q", got)
+	}
+	if st := l.Items()[0]; !slices.Contains(st.Secrets, "porch-data") {
+		t.Fatalf("data folder not reported: %+v", st)
+	}
+	l2 := openLib(t, data, LibraryOptions{}, data)
+	if es := mustList(t, l2, ""); len(es) != 1 || es[0].Name != item {
+		t.Fatalf("data folder shared as an item: %q", names(es))
+	}
+}
+
+func TestHashCacheMergesOtherProcess(t *testing.T) {
+	data := t.TempDir()
+	c1, _ := loadHashCache(data)
+	c2, _ := loadHashCache(data)
+	h, _ := HashReader(strings.NewReader("x"), nil)
+	fh := &fileHash{cid: h.ContentID(), h: h}
+	c1.put("/one", fileKey{Size: 1, MTime: 1}, fh)
+	c2.put("/two", fileKey{Size: 1, MTime: 2}, fh)
+	if err := c1.save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.save(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadHashCache(data)
+	if err != nil || len(c.m) != 2 {
+		t.Fatalf("cache after two writers: %d entries, %v", len(c.m), err)
+	}
+	if c.get("/one", fileKey{Size: 1, MTime: 1}) == nil || c.get("/one", fileKey{Size: 1, MTime: 3}) != nil {
+		t.Fatal("lookup by key wrong")
 	}
 }

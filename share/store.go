@@ -245,7 +245,9 @@ func (p *Partial) WriteBlock(i int, data []byte) error {
 		p.dirty = true
 	}
 	if time.Since(p.lastSave) >= stateSaveEvery {
-		return p.saveLocked()
+		// The block is safely written; a state that fails to save now is
+		// retried later and reported by Close.
+		p.saveLocked()
 	}
 	return nil
 }
@@ -343,7 +345,9 @@ func (p *Partial) Finish() (finalRel string, err error) {
 func (p *Partial) place(final string) (bool, error) {
 	err := p.s.root.Link(p.partName, final)
 	if err == nil {
-		return true, p.s.root.Remove(p.partName)
+		// A leftover link is harmless: a later OpenPartial finds it complete.
+		p.s.root.Remove(p.partName)
+		return true, nil
 	}
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil
