@@ -28,6 +28,19 @@ func (k *nullSink) WriteBlock(int, []byte) error { return nil }
 // what a real download pays too.
 func BenchmarkFetch(b *testing.B) {
 	data, h := testData(64 * share.BlockSize)
+	// The floor: what one goroutine spends copying and hashing the blocks.
+	b.Run("baseline", func(b *testing.B) {
+		buf := make([]byte, share.BlockSize)
+		b.SetBytes(h.Size)
+		for b.Loop() {
+			for i := range h.Blocks {
+				n := copy(buf, data[i*share.BlockSize:])
+				if share.BlockHash(buf[:n]) != h.Blocks[i] {
+					b.Fatal("hash mismatch")
+				}
+			}
+		}
+	})
 	for _, n := range []int{1, 4} {
 		b.Run(fmt.Sprintf("sources=%d", n), func(b *testing.B) {
 			srcs := make([]Source, n)

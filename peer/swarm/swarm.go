@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -286,8 +287,8 @@ func (s *source) resetRound(now time.Time) {
 	s.roundStart, s.roundBytes, s.roundDone = now, 0, 0
 }
 
-// request is one range read in flight. The run goroutine owns its fields;
-// the worker goroutine only reads block, src.src and buf, set before it starts.
+// request is one range read in flight. The run goroutine owns it; the worker
+// goroutine gets copies of what it needs.
 type request struct {
 	block     int
 	src       *source
@@ -379,9 +380,9 @@ func (r *run) addSources(srcs []Source) {
 		st := &source{src: s, window: min(startWindow, r.opts.PerSource)}
 		st.resetRound(time.Now())
 		if old, ok := r.sources[id]; ok {
-			st.running = old.running // its cancelled requests may still be returning
-			*old = *st
-			continue
+			// Replace, not reset: requests of the old one may still be returning.
+			i := slices.Index(r.order, old)
+			r.order = slices.Delete(r.order, i, i+1)
 		}
 		r.sources[id] = st
 		r.order = append(r.order, st)
@@ -488,8 +489,9 @@ func (r *run) start(ctx context.Context, s *source, b int, now time.Time) {
 	buf := (*q.buf)[:share.BlockLen(r.f.h.Size, b)]
 	want := r.f.h.Blocks[b]
 	cid := r.f.cid
+	src := s.src
 	go func() {
-		err := s.src.ReadRange(rctx, cid, int64(b)*share.BlockSize, buf)
+		err := src.ReadRange(rctx, cid, int64(b)*share.BlockSize, buf)
 		res := result{req: q, data: buf, err: err}
 		if err == nil {
 			res.corrupt = share.BlockHash(buf) != want

@@ -491,3 +491,94 @@ func TestWindowAdapts(t *testing.T) {
 		t.Fatalf("window %d after repeated failures, want 1", s.window)
 	}
 }
+
+// failingSink refuses writes after the first n, like a full disk.
+type failingSink struct {
+	*memSink
+	n int
+}
+
+var errDiskFull = errors.New("no space left on device")
+
+func (k *failingSink) WriteBlock(i int, data []byte) error {
+	if k.n == 0 {
+		return errDiskFull
+	}
+	k.n--
+	return k.memSink.WriteBlock(i, data)
+}
+
+func TestSinkErrorStops(t *testing.T) {
+	before := runtime.NumGoroutine()
+	data, h := testData(8 * share.BlockSize)
+	sink := &failingSink{memSink: newSink(h), n: 3}
+	var drops dropLog
+	err := Fetch(context.Background(), h, cid, []Source{newSource("a", data), newSource("b", data)}, sink, Options{OnDrop: drops.onDrop})
+	if !errors.Is(err, errDiskFull) {
+		t.Fatalf("err = %v, want the sink's error", err)
+	}
+	if drops.count() != 0 {
+		t.Error("a source was blamed for the sink's error")
+	}
+	if got := len(sink.Missing()); got != 5 {
+		t.Errorf("%d blocks missing, want 5", got)
+	}
+	checkNoLeak(t, before)
+}
+
+func TestCorruptSourceNotReadmitted(t *testing.T) {
+	data, h := testData(6 * share.BlockSize)
+	bad, good := newSource("bad", data), newSource("good", data)
+	bad.corrupt = 0
+	good.rate = 8 << 20
+	var drops dropLog
+	sink := newSink(h)
+	f := NewFetcher(h, cid, sink, Options{OnDrop: drops.onDrop})
+	f.AddSource(bad)
+	f.AddSource(good)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(context.Background()) }()
+	for deadline := time.Now().Add(2 * time.Second); len(drops.get("bad")) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("corrupt source not dropped")
+		}
+	}
+	again := newSource("bad", data)
+	f.AddSource(again)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, sink, data)
+	if n := again.requests.Load(); n != 0 {
+		t.Errorf("re-added corrupt source got %d requests", n)
+	}
+}
+
+func TestDroppedSourceReadmitted(t *testing.T) {
+	data, h := testData(6 * share.BlockSize)
+	flaky := newSource("flaky", data)
+	flaky.dieAfter = 1
+	var drops dropLog
+	sink := newSink(h)
+	f := NewFetcher(h, cid, sink, Options{OnDrop: drops.onDrop})
+	f.AddSource(flaky)
+	slow := newSource("slow", data)
+	slow.rate = 1 << 20 // keeps the download alive while flaky fails
+	f.AddSource(slow)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(context.Background()) }()
+	for deadline := time.Now().Add(5 * time.Second); len(drops.get("flaky")) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("failing source not dropped")
+		}
+	}
+	healthy := newSource("flaky", data) // back after a restart
+	f.AddSource(healthy)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, sink, data)
+	if healthy.served.Load() == 0 {
+		t.Error("re-added source never used")
+	}
+}
