@@ -248,7 +248,7 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"bad id", func(o *Options) { o.Self.ID = "alice" }, ErrID},
 		{"bad fingerprint", func(o *Options) { o.Self.Fingerprint = "abc" }, ErrFingerprint},
-		{"port 0", func(o *Options) { o.Self.Port = 0 }, ErrPort},
+		{"port 0 when announcing", func(o *Options) { o.Self.Port, o.Announce = 0, true }, ErrPort},
 		{"port too big", func(o *Options) { o.Self.Port = 65536 }, ErrPort},
 		{"missing interface", func(o *Options) { o.Ifaces = []string{"porch-none0"} }, nil},
 	} {
@@ -260,6 +260,10 @@ func TestNewValidates(t *testing.T) {
 				t.Errorf("New: %v, want %v", err, tc.want)
 			}
 		})
+	}
+	// A browse-only peer has no port to announce.
+	if _, err := New(Options{Self: Announcement{ID: goodID, Fingerprint: goodFP}}); err != nil && !errors.Is(err, ErrNoInterface) {
+		t.Errorf("New for a browse-only peer without a port: %v", err)
 	}
 	d, err := New(Options{Self: Announcement{ID: goodID, Name: " \x1bBob\n", Fingerprint: strings.ToUpper(goodFP), Port: 1}})
 	if errors.Is(err, ErrNoInterface) {
