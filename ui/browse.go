@@ -185,6 +185,7 @@ func (v *browseView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 		r.mark.Hide()
 	}
 	r.on(0, func() { v.w.download(peer, e.Path, e.Name) })
+	r.Refresh()
 }
 
 // download starts fetching path from peer, reporting failure in a dialog.

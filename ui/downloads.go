@@ -179,7 +179,6 @@ func (v *downloadsView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	} else {
 		r.detail.Importance = widget.LowImportance
 	}
-	r.detail.Refresh()
 	if t.Total > 0 {
 		r.progress.SetValue(float64(t.Done) / float64(t.Total))
 	} else {
@@ -213,6 +212,7 @@ func (v *downloadsView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	r.on(btnCancel, func() { v.control("cancel", t.Name, v.w.eng.Cancel, id2) })
 	final := t.FinalPath
 	r.on(btnShow, func() { v.w.openFolder(final) })
+	r.Refresh()
 }
 
 func (v *downloadsView) control(verb, name string, f func(string) error, id string) {

@@ -34,6 +34,7 @@ type Window struct {
 
 	search     *widget.Entry
 	neighbours *widget.List
+	noPeers    *widget.Label // the hint shown while no neighbour is known
 	content    *fyne.Container // the view on the right of the neighbours list
 
 	peers    []Peer
@@ -88,14 +89,17 @@ func New(a fyne.App, e Engine) *Window {
 
 	addPeer := widget.NewButtonWithIcon("Add neighbour by address…", theme.ContentAddIcon(), w.showAddPeer)
 	addPeer.Importance = widget.LowImportance
-	left := container.NewBorder(nil, addPeer, nil, nil, w.neighbours)
+	w.noPeers = widget.NewLabel("No neighbours yet — Porch finds computers on your network automatically.")
+	w.noPeers.Wrapping = fyne.TextWrapWord
+	w.noPeers.Importance = widget.LowImportance
+	left := container.NewBorder(nil, container.NewVBox(w.noPeers, addPeer), nil, nil, w.neighbours)
 
 	settings := widget.NewButtonWithIcon("", theme.SettingsIcon(), w.ShowSettings)
 	top := container.NewBorder(nil, nil, nil, settings, w.search)
 
 	w.content = container.NewStack(w.shares.root)
 	right := container.NewVSplit(w.content, w.downloads.root)
-	right.Offset = 0.68
+	right.Offset = 0.7
 	split := container.NewHSplit(left, right)
 	split.Offset = 0.27
 
@@ -104,6 +108,7 @@ func New(a fyne.App, e Engine) *Window {
 	w.win.SetOnDropped(w.Drop)
 
 	w.peers = sortPeers(e.Peers())
+	w.peersChanged()
 	w.shares.reload()
 	w.downloads.reload()
 	w.neighbours.Select(0)
@@ -205,6 +210,7 @@ func (w *Window) upsertPeer(p Peer) {
 		w.peers = append(w.peers, p)
 	}
 	w.peers = sortPeers(w.peers)
+	w.peersChanged()
 	w.reselect()
 	if w.view == viewPeer && w.selected == p.ID {
 		w.browse.peerChanged(p)
@@ -217,11 +223,21 @@ func (w *Window) removePeer(id string) {
 		return
 	}
 	w.peers = append(w.peers[:i:i], w.peers[i+1:]...)
+	w.peersChanged()
 	if w.view == viewPeer && w.selected == id {
 		w.showShares()
 		return
 	}
 	w.reselect()
+}
+
+// peersChanged shows the empty-state hint when no neighbour is known.
+func (w *Window) peersChanged() {
+	if len(w.peers) == 0 {
+		w.noPeers.Show()
+	} else {
+		w.noPeers.Hide()
+	}
 }
 
 // reselect refreshes the neighbours list after rows moved, keeping the

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
@@ -273,9 +273,9 @@ func TestSettingsSaves(t *testing.T) {
 	f := newFakeEngine()
 	w := newTestWindow(t, f)
 	w.ShowSettings()
-	var limit, name *widgetEntry
+	var limit, name *widget.Entry
 	for _, o := range objects(w) {
-		if e, ok := o.(*widgetEntry); ok {
+		if e, ok := o.(*widget.Entry); ok {
 			switch {
 			case strings.HasPrefix(e.PlaceHolder, "Unlimited"):
 				limit = e
@@ -300,7 +300,7 @@ func TestShortcutFocusesSearch(t *testing.T) {
 	w := newTestWindow(t, newFakeEngine())
 	c := w.Window().Canvas()
 	c.(interface{ TypedShortcut(fyne.Shortcut) }).TypedShortcut(
-		&desktopShortcut{KeyName: fyne.KeyF, Modifier: fyne.KeyModifierShortcutDefault})
+		&desktop.CustomShortcut{KeyName: fyne.KeyF, Modifier: fyne.KeyModifierShortcutDefault})
 	if c.Focused() != w.search {
 		t.Fatalf("focused %v, want the search entry", c.Focused())
 	}
@@ -313,8 +313,3 @@ func TestTrayMenu(t *testing.T) {
 		t.Fatalf("tray menu %+v", m.Items)
 	}
 }
-
-type (
-	widgetEntry     = widget.Entry
-	desktopShortcut = desktop.CustomShortcut
-)
