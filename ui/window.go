@@ -34,7 +34,7 @@ type Window struct {
 
 	search     *widget.Entry
 	neighbours *widget.List
-	noPeers    *widget.Label // the hint shown while no neighbour is known
+	noPeers    *widget.Label   // the hint shown while no neighbour is known
 	content    *fyne.Container // the view on the right of the neighbours list
 
 	peers    []Peer
