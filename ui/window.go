@@ -29,6 +29,8 @@ type Window struct {
 	win fyne.Window
 
 	unsubscribe func()
+	stopOnce    sync.Once
+	closeOnce   sync.Once
 	bg          sync.WaitGroup // background engine calls, so tests can wait for them
 	do          func(func())   // runs a background call's result on the UI goroutine: fyne.Do
 
@@ -120,8 +122,32 @@ func New(a fyne.App, e Engine) *Window {
 		func(fyne.Shortcut) { w.shares.addFiles() })
 
 	w.unsubscribe = e.Subscribe(func(ev Event) { fyne.Do(func() { w.handle(ev) }) })
-	w.win.SetOnClosed(w.unsubscribe)
+	w.win.SetOnClosed(w.stop)
 	return w
+}
+
+// stop ends the subscription to engine events and any listing or search
+// still running. It is safe to call more than once.
+func (w *Window) stop() {
+	w.stopOnce.Do(func() {
+		w.unsubscribe()
+		if w.browse.cancel != nil {
+			w.browse.cancel()
+		}
+		if w.results.cancel != nil {
+			w.results.cancel()
+		}
+	})
+}
+
+// Close stops listening to the engine and closes the window; later calls
+// do nothing. Use it when main replaces the window's OnClosed callback,
+// which New sets to stop listening.
+func (w *Window) Close() {
+	w.closeOnce.Do(func() {
+		w.stop()
+		w.win.Close()
+	})
 }
 
 // Window returns the Fyne window, for main to show and run.
@@ -346,7 +372,12 @@ func (w *Window) updatePeerRow(id widget.ListItemID, o fyne.CanvasObject) {
 			files += s.Files
 			bytes += s.Bytes
 		}
-		row.set(theme.HomeIcon(), "My shares", summary(files, bytes)+" · as "+self.Name, true)
+		visible := w.eng.Settings().Visible
+		detail := summary(files, bytes) + " · as " + self.Name
+		if !visible {
+			detail = summary(files, bytes) + " · hidden from neighbours"
+		}
+		row.set(theme.HomeIcon(), "My shares", detail, visible)
 		return
 	}
 	if id-1 >= len(w.peers) {

@@ -313,3 +313,79 @@ func TestTrayMenu(t *testing.T) {
 		t.Fatalf("tray menu %+v", m.Items)
 	}
 }
+
+func TestAddNeighbourByAddress(t *testing.T) {
+	f := newFakeEngine()
+	w := newTestWindow(t, f)
+	test.Tap(button(t, w, "Add neighbour by address…"))
+	var addr *widget.Entry
+	for _, o := range objects(w) {
+		if e, ok := o.(*widget.Entry); ok && e.PlaceHolder == "192.168.1.20:7420" {
+			addr = e
+		}
+	}
+	if addr == nil {
+		t.Fatalf("no address entry: %q", texts(w))
+	}
+	test.Type(addr, "10.0.0.7:7420")
+	test.Tap(button(t, w, "Add"))
+	settle(w)
+	if !slices.Equal(f.addedPeers, []string{"10.0.0.7:7420"}) {
+		t.Fatalf("AddPeer calls %q", f.addedPeers)
+	}
+	if !hasText(w, "10.0.0.7:7420") {
+		t.Fatalf("added neighbour not listed: %q", texts(w))
+	}
+}
+
+func TestListErrorInPlainWords(t *testing.T) {
+	f := newFakeEngine()
+	f.peers = []Peer{bob} // the fake has no tree for Bob, so listing fails
+	w := newTestWindow(t, f)
+	w.neighbours.Select(1)
+	settle(w)
+	want := "Cannot reach Bob (connection refused) — is Porch still running there?"
+	if !hasText(w, want) {
+		t.Fatalf("labels %q lack %q", texts(w), want)
+	}
+}
+
+func TestOfflineNeighbourCannotDownload(t *testing.T) {
+	f := newFakeEngine()
+	off := alice
+	off.Online = false
+	f.peers = []Peer{off}
+	aliceTree(f)
+	w := newTestWindow(t, f)
+	w.neighbours.Select(1)
+	settle(w)
+	if !rowNamed(t, w, "notes.pdf").buttons[0].Disabled() {
+		t.Fatal("download enabled for an offline neighbour")
+	}
+	f.emit(Event{Kind: PeerUpdated, Peer: alice})
+	if rowNamed(t, w, "notes.pdf").buttons[0].Disabled() {
+		t.Fatal("download still disabled after the neighbour came back")
+	}
+}
+
+func TestShortcutAddsFiles(t *testing.T) {
+	w := newTestWindow(t, newFakeEngine())
+	c := w.Window().Canvas()
+	c.(interface{ TypedShortcut(fyne.Shortcut) }).TypedShortcut(
+		&desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: fyne.KeyModifierShortcutDefault})
+	if len(c.Overlays().List()) != 1 {
+		t.Fatal("Ctrl+O did not open the file chooser")
+	}
+}
+
+func TestCloseUnsubscribes(t *testing.T) {
+	f := newFakeEngine()
+	w := newTestWindow(t, f)
+	w.Close()
+	f.mu.Lock()
+	n := len(f.subs)
+	f.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d subscriptions left after Close", n)
+	}
+}
