@@ -39,6 +39,7 @@ type Window struct {
 	noPeers    *widget.Label   // the hint shown while no neighbour is known
 	content    *fyne.Container // the view on the right of the neighbours list
 
+	selfID   string
 	peers    []Peer
 	selected string // peer ID being browsed; "" for My shares or search
 	view     view   // what content shows
@@ -74,7 +75,9 @@ func New(a fyne.App, e Engine) *Window {
 	}
 	w.search = widget.NewEntry()
 	w.search.SetPlaceHolder("Search every neighbour…  (Ctrl+F)")
-	w.search.ActionItem = widget.NewIcon(theme.SearchIcon())
+	searchBtn := widget.NewButtonWithIcon("", theme.SearchIcon(), func() { w.runSearch(w.search.Text) })
+	searchBtn.Importance = widget.LowImportance
+	w.search.ActionItem = searchBtn
 	w.search.OnSubmitted = w.runSearch
 
 	w.shares = newSharesView(w)
@@ -109,6 +112,7 @@ func New(a fyne.App, e Engine) *Window {
 	w.win.Resize(fyne.NewSize(960, 640))
 	w.win.SetOnDropped(w.Drop)
 
+	w.selfID = e.Self().ID
 	w.peers = sortPeers(e.Peers())
 	w.peersChanged()
 	w.shares.reload()
@@ -199,6 +203,10 @@ func (w *Window) goAsync(work func() (apply func())) {
 func (w *Window) handle(ev Event) {
 	switch ev.Kind {
 	case PeerAdded, PeerUpdated:
+		if ev.Peer.ID == w.selfID {
+			w.neighbours.RefreshItem(0)
+			return
+		}
 		w.upsertPeer(ev.Peer)
 	case PeerRemoved:
 		w.removePeer(ev.Peer.ID)

@@ -389,3 +389,39 @@ func TestCloseUnsubscribes(t *testing.T) {
 		t.Fatalf("%d subscriptions left after Close", n)
 	}
 }
+
+func TestHashingProgressUpdates(t *testing.T) {
+	f := newFakeEngine()
+	f.shares = []ShareItem{{Name: "Music", Path: "/m", Dir: true, Files: 3, Bytes: 1000, HashedBytes: 100}}
+	w := newTestWindow(t, f)
+	if got := rowNamed(t, w, "Music").progress.Value; got != 0.1 {
+		t.Fatalf("progress %v, want 0.1", got)
+	}
+	f.mu.Lock()
+	f.shares[0].HashedBytes = 1000
+	f.mu.Unlock()
+	f.emit(Event{Kind: SharesChanged})
+	r := rowNamed(t, w, "Music")
+	if r.progress.Visible() || r.detail.Text != "3 files · 1.0 KB" {
+		t.Fatalf("after hashing: progress visible %v, detail %q", r.progress.Visible(), r.detail.Text)
+	}
+}
+
+func TestNewDownloadListedFirst(t *testing.T) {
+	f := newFakeEngine()
+	f.transfers = []Transfer{{ID: "t1", Name: "old.txt", State: StateDone, Total: 1, Done: 1}}
+	w := newTestWindow(t, f)
+	f.emit(Event{Kind: TransferUpdated, Transfer: Transfer{ID: "t2", Name: "new.txt", State: StateQueued, Total: 10}})
+	if w.downloads.transfers[0].Name != "new.txt" || !hasText(w, "Waiting to start · 10 B") {
+		t.Fatalf("transfers %+v, labels %q", w.downloads.transfers, texts(w))
+	}
+}
+
+func TestSelfEventsAreNotNeighbours(t *testing.T) {
+	f := newFakeEngine()
+	w := newTestWindow(t, f)
+	f.emit(Event{Kind: PeerAdded, Peer: f.self})
+	if len(w.peers) != 0 {
+		t.Fatalf("this computer listed as a neighbour: %+v", w.peers)
+	}
+}
