@@ -74,7 +74,7 @@ func New(a fyne.App, e Engine) *Window {
 		do:         fyne.Do,
 	}
 	w.search = widget.NewEntry()
-	w.search.SetPlaceHolder("Search every neighbour…  (Ctrl+F)")
+	w.search.SetPlaceHolder("Search every neighbour…")
 	searchBtn := widget.NewButtonWithIcon("", theme.SearchIcon(), func() { w.runSearch(w.search.Text) })
 	searchBtn.Importance = widget.LowImportance
 	w.search.ActionItem = searchBtn
@@ -112,6 +112,11 @@ func New(a fyne.App, e Engine) *Window {
 	w.win.Resize(fyne.NewSize(960, 640))
 	w.win.SetOnDropped(w.Drop)
 
+	// Subscribe before the first load so nothing is missed in between;
+	// events are applied later on the UI goroutine and are idempotent.
+	w.unsubscribe = e.Subscribe(func(ev Event) { fyne.Do(func() { w.handle(ev) }) })
+	w.win.SetOnClosed(w.stop)
+
 	w.selfID = e.Self().ID
 	w.peers = sortPeers(e.Peers())
 	w.peersChanged()
@@ -124,9 +129,6 @@ func New(a fyne.App, e Engine) *Window {
 		func(fyne.Shortcut) { c.Focus(w.search) })
 	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: fyne.KeyModifierShortcutDefault},
 		func(fyne.Shortcut) { w.shares.addFiles() })
-
-	w.unsubscribe = e.Subscribe(func(ev Event) { fyne.Do(func() { w.handle(ev) }) })
-	w.win.SetOnClosed(w.stop)
 	return w
 }
 
