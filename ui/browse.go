@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -73,6 +74,7 @@ func (v *browseView) peerChanged(p Peer) {
 		sub = "Its identity key changed since last time — make sure it is really " + p.Name + " · " + sub
 	}
 	v.sub.SetText(sub)
+	v.list.Refresh()
 	if len(v.crumbs.Objects) > 0 {
 		v.crumbs.Objects[0].(*widget.Button).SetText(v.w.displayName(p))
 	}
@@ -97,14 +99,12 @@ func (v *browseView) navigate(path string) {
 	v.w.goAsync(func() func() {
 		defer cancel()
 		entries, err := v.w.eng.List(ctx, peer.ID, path)
+		abandoned := errors.Is(ctx.Err(), context.Canceled) // navigated away or closed
 		return func() {
-			if gen != v.gen {
+			if gen != v.gen || abandoned {
 				return
 			}
 			if err != nil {
-				if ctx.Err() == context.Canceled {
-					return
-				}
 				v.showMessage(emptyState(theme.ErrorIcon(), "Cannot open this folder",
 					fmt.Sprintf("Cannot reach %s (%v) — is Porch still running there?", v.w.displayName(peer), err)))
 				return
@@ -185,6 +185,12 @@ func (v *browseView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 		r.mark.Hide()
 	}
 	r.on(0, func() { v.w.download(peer, e.Path, e.Name) })
+	if v.peer.Online {
+		r.buttons[0].Enable()
+	} else {
+		r.buttons[0].Disable()
+	}
+	r.Refresh()
 }
 
 // download starts fetching path from peer, reporting failure in a dialog.

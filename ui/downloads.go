@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,9 +54,11 @@ func newDownloadsView(w *Window) *downloadsView {
 	return v
 }
 
-// reload reads every transfer from the engine.
+// reload reads every transfer from the engine; the newest is listed
+// first.
 func (v *downloadsView) reload() {
 	v.transfers = v.w.eng.Transfers()
+	slices.Reverse(v.transfers)
 	for _, t := range v.transfers {
 		if t.State == StateDone {
 			v.w.downloaded[peerPath{t.PeerID, t.Path}] = true
@@ -81,7 +84,7 @@ func (v *downloadsView) update(t Transfer) {
 		v.changed()
 		return
 	}
-	v.transfers = append(v.transfers, t)
+	v.transfers = slices.Insert(v.transfers, 0, t)
 	v.list.Refresh()
 	if t.State == StateDone {
 		v.finished(t)
@@ -179,7 +182,6 @@ func (v *downloadsView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	} else {
 		r.detail.Importance = widget.LowImportance
 	}
-	r.detail.Refresh()
 	if t.Total > 0 {
 		r.progress.SetValue(float64(t.Done) / float64(t.Total))
 	} else {
@@ -213,6 +215,7 @@ func (v *downloadsView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	r.on(btnCancel, func() { v.control("cancel", t.Name, v.w.eng.Cancel, id2) })
 	final := t.FinalPath
 	r.on(btnShow, func() { v.w.openFolder(final) })
+	r.Refresh()
 }
 
 func (v *downloadsView) control(verb, name string, f func(string) error, id string) {

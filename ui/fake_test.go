@@ -199,7 +199,7 @@ func newTestWindow(t *testing.T, e Engine) *Window {
 	q := &uiQueue{}
 	w.do = q.push
 	queues.Store(w, q)
-	t.Cleanup(func() { settle(w); w.Window().Close() })
+	t.Cleanup(func() { settle(w); w.Close() })
 	w.Window().Resize(fyne.NewSize(960, 640))
 	return w
 }

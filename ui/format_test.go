@@ -4,6 +4,11 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/theme"
+
+	"porch/share"
 )
 
 var rateTests = []struct {
@@ -114,6 +119,25 @@ func TestTimeLeft(t *testing.T) {
 	} {
 		if got := timeLeft(tt.d); got != tt.want {
 			t.Errorf("timeLeft(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestIconForKinds(t *testing.T) {
+	for _, tt := range []struct {
+		e    share.Entry
+		want fyne.Resource
+	}{
+		{share.Entry{Name: "Holiday", Dir: true}, theme.FolderIcon()},
+		{share.Entry{Name: "beach.JPG"}, theme.FileImageIcon()},
+		{share.Entry{Name: "song.flac"}, theme.FileAudioIcon()},
+		{share.Entry{Name: "film.mkv"}, theme.FileVideoIcon()},
+		{share.Entry{Name: "notes.pdf"}, theme.FileTextIcon()},
+		{share.Entry{Name: "backup.tar.gz"}, theme.FileApplicationIcon()},
+		{share.Entry{Name: "Makefile"}, theme.FileIcon()},
+	} {
+		if got := iconFor(tt.e); got.Name() != tt.want.Name() {
+			t.Errorf("iconFor(%q) = %s, want %s", tt.e.Name, got.Name(), tt.want.Name())
 		}
 	}
 }

@@ -117,7 +117,7 @@ type itemRow struct {
 	name     *widget.Label
 	detail   *widget.Label
 	mark     *widget.Icon // shown when the item was already downloaded
-	progress *widget.ProgressBar
+	progress *thinBar
 	buttons  []*widget.Button
 	tapped   []func()
 }
@@ -137,7 +137,7 @@ func newItemRow(withProgress bool, buttons ...*widget.Button) *itemRow {
 	r.detail.SizeName = theme.SizeNameCaptionText
 	r.mark.Hide()
 	if withProgress {
-		r.progress = widget.NewProgressBar()
+		r.progress = newThinBar()
 	}
 	for i, b := range buttons {
 		b.Importance = widget.LowImportance
@@ -190,5 +190,55 @@ func header(title, subtitle *widget.Label) fyne.CanvasObject {
 	title.Truncation = fyne.TextTruncateEllipsis
 	subtitle.Importance = widget.LowImportance
 	subtitle.Truncation = fyne.TextTruncateEllipsis
-	return container.New(layout.NewCustomPaddedVBoxLayout(0), title, subtitle)
+	return container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()*2), title, subtitle)
 }
+
+// thinBar is a slim progress bar for list rows, where a full
+// widget.ProgressBar would make every row twice as tall.
+type thinBar struct {
+	widget.BaseWidget
+	Value  float64 // from 0 to 1
+	bg, fg *canvas.Rectangle
+}
+
+func newThinBar() *thinBar {
+	b := &thinBar{bg: canvas.NewRectangle(color.Transparent), fg: canvas.NewRectangle(color.Transparent)}
+	b.bg.CornerRadius, b.fg.CornerRadius = 2, 2
+	b.ExtendBaseWidget(b)
+	return b
+}
+
+// SetValue sets the fraction done, clamped to [0, 1].
+func (b *thinBar) SetValue(v float64) {
+	b.Value = min(max(v, 0), 1)
+	b.Refresh()
+}
+
+func (b *thinBar) CreateRenderer() fyne.WidgetRenderer {
+	return &thinBarRenderer{b: b}
+}
+
+type thinBarRenderer struct{ b *thinBar }
+
+func (r *thinBarRenderer) Layout(size fyne.Size) {
+	const h = 4
+	y := (size.Height - h) / 2
+	r.b.bg.Move(fyne.NewPos(0, y))
+	r.b.bg.Resize(fyne.NewSize(size.Width, h))
+	r.b.fg.Move(fyne.NewPos(0, y))
+	r.b.fg.Resize(fyne.NewSize(size.Width*float32(r.b.Value), h))
+}
+
+func (r *thinBarRenderer) MinSize() fyne.Size { return fyne.NewSize(40, 6) }
+
+func (r *thinBarRenderer) Refresh() {
+	r.b.bg.FillColor = theme.Color(theme.ColorNameInputBorder)
+	r.b.fg.FillColor = theme.Color(theme.ColorNamePrimary)
+	r.Layout(r.b.Size())
+	r.b.bg.Refresh()
+	r.b.fg.Refresh()
+}
+
+func (r *thinBarRenderer) Objects() []fyne.CanvasObject { return []fyne.CanvasObject{r.b.bg, r.b.fg} }
+
+func (r *thinBarRenderer) Destroy() {}

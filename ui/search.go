@@ -154,4 +154,5 @@ func (v *searchView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 		r.mark.Show()
 	}
 	r.on(0, func() { v.w.download(src.ID, e.Path, e.Name) })
+	r.Refresh()
 }

@@ -8,6 +8,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -47,11 +48,13 @@ func newSharesView(w *Window) *sharesView {
 	border.StrokeColor = theme.Color(theme.ColorNameInputBorder)
 	border.StrokeWidth = 2
 	border.CornerRadius = theme.InputRadiusSize()
-	zone := container.NewStack(border, container.NewPadded(container.NewVBox(
-		container.NewCenter(widget.NewIcon(theme.UploadIcon())),
-		hint, sub,
-		container.NewCenter(container.NewHBox(addFiles, addFolder)),
-	)))
+	hint.Alignment = fyne.TextAlignLeading
+	sub.Alignment = fyne.TextAlignLeading
+	sub.SizeName = theme.SizeNameCaptionText
+	icon := container.NewCenter(container.NewGridWrap(fyne.NewSquareSize(32), widget.NewIcon(theme.UploadIcon())))
+	zone := container.NewStack(border, container.NewPadded(container.NewBorder(nil, nil,
+		icon, container.NewCenter(container.NewHBox(addFiles, addFolder)),
+		container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()*2), hint, sub))))
 
 	v.empty = emptyState(theme.FolderOpenIcon(), "Nothing shared yet",
 		"Files you share stay where they are; Porch only reads them when a neighbour downloads.")
@@ -103,6 +106,7 @@ func (v *sharesView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 		parts = append(parts, fmt.Sprintf("%d private %s left out", n, plural(n, "file", "files")))
 	}
 	r.detail.SetText(strings.Join(parts, " · "))
+	r.Refresh()
 	name := it.Path
 	if name == "" {
 		name = it.Name
@@ -165,8 +169,8 @@ func (v *sharesView) add(paths []string) {
 func (v *sharesView) confirmSecrets(paths, secrets []string) {
 	n := len(secrets)
 	msg := widget.NewLabel(fmt.Sprintf(
-		"This looks like private data: %d %s such as keys or passwords. %s will be left out; everything else will be shared.",
-		n, plural(n, "file", "files"), plural(n, "It", "They")))
+		"%d %s here %s private — keys, passwords or similar. %s will be left out; everything else will be shared.",
+		n, plural(n, "file", "files"), plural(n, "looks", "look"), plural(n, "It", "They")))
 	msg.Wrapping = fyne.TextWrapWord
 	list := widget.NewList(func() int { return len(secrets) },
 		func() fyne.CanvasObject { return widget.NewLabel("") },

@@ -29,13 +29,17 @@ type Window struct {
 	win fyne.Window
 
 	unsubscribe func()
+	stopOnce    sync.Once
+	closeOnce   sync.Once
 	bg          sync.WaitGroup // background engine calls, so tests can wait for them
 	do          func(func())   // runs a background call's result on the UI goroutine: fyne.Do
 
 	search     *widget.Entry
 	neighbours *widget.List
+	noPeers    *widget.Label   // the hint shown while no neighbour is known
 	content    *fyne.Container // the view on the right of the neighbours list
 
+	selfID   string
 	peers    []Peer
 	selected string // peer ID being browsed; "" for My shares or search
 	view     view   // what content shows
@@ -70,8 +74,10 @@ func New(a fyne.App, e Engine) *Window {
 		do:         fyne.Do,
 	}
 	w.search = widget.NewEntry()
-	w.search.SetPlaceHolder("Search every neighbour…  (Ctrl+F)")
-	w.search.ActionItem = widget.NewIcon(theme.SearchIcon())
+	w.search.SetPlaceHolder("Search every neighbour…")
+	searchBtn := widget.NewButtonWithIcon("", theme.SearchIcon(), func() { w.runSearch(w.search.Text) })
+	searchBtn.Importance = widget.LowImportance
+	w.search.ActionItem = searchBtn
 	w.search.OnSubmitted = w.runSearch
 
 	w.shares = newSharesView(w)
@@ -88,14 +94,17 @@ func New(a fyne.App, e Engine) *Window {
 
 	addPeer := widget.NewButtonWithIcon("Add neighbour by address…", theme.ContentAddIcon(), w.showAddPeer)
 	addPeer.Importance = widget.LowImportance
-	left := container.NewBorder(nil, addPeer, nil, nil, w.neighbours)
+	w.noPeers = widget.NewLabel("No neighbours yet — Porch finds computers on your network automatically.")
+	w.noPeers.Wrapping = fyne.TextWrapWord
+	w.noPeers.Importance = widget.LowImportance
+	left := container.NewBorder(nil, container.NewVBox(w.noPeers, addPeer), nil, nil, w.neighbours)
 
 	settings := widget.NewButtonWithIcon("", theme.SettingsIcon(), w.ShowSettings)
 	top := container.NewBorder(nil, nil, nil, settings, w.search)
 
 	w.content = container.NewStack(w.shares.root)
 	right := container.NewVSplit(w.content, w.downloads.root)
-	right.Offset = 0.68
+	right.Offset = 0.7
 	split := container.NewHSplit(left, right)
 	split.Offset = 0.27
 
@@ -103,7 +112,14 @@ func New(a fyne.App, e Engine) *Window {
 	w.win.Resize(fyne.NewSize(960, 640))
 	w.win.SetOnDropped(w.Drop)
 
+	// Subscribe before the first load so nothing is missed in between;
+	// events are applied later on the UI goroutine and are idempotent.
+	w.unsubscribe = e.Subscribe(func(ev Event) { fyne.Do(func() { w.handle(ev) }) })
+	w.win.SetOnClosed(w.stop)
+
+	w.selfID = e.Self().ID
 	w.peers = sortPeers(e.Peers())
+	w.peersChanged()
 	w.shares.reload()
 	w.downloads.reload()
 	w.neighbours.Select(0)
@@ -113,10 +129,31 @@ func New(a fyne.App, e Engine) *Window {
 		func(fyne.Shortcut) { c.Focus(w.search) })
 	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: fyne.KeyModifierShortcutDefault},
 		func(fyne.Shortcut) { w.shares.addFiles() })
-
-	w.unsubscribe = e.Subscribe(func(ev Event) { fyne.Do(func() { w.handle(ev) }) })
-	w.win.SetOnClosed(w.unsubscribe)
 	return w
+}
+
+// stop ends the subscription to engine events and any listing or search
+// still running. It is safe to call more than once.
+func (w *Window) stop() {
+	w.stopOnce.Do(func() {
+		w.unsubscribe()
+		if w.browse.cancel != nil {
+			w.browse.cancel()
+		}
+		if w.results.cancel != nil {
+			w.results.cancel()
+		}
+	})
+}
+
+// Close stops listening to the engine and closes the window; later calls
+// do nothing. Use it when main replaces the window's OnClosed callback,
+// which New sets to stop listening.
+func (w *Window) Close() {
+	w.closeOnce.Do(func() {
+		w.stop()
+		w.win.Close()
+	})
 }
 
 // Window returns the Fyne window, for main to show and run.
@@ -168,6 +205,10 @@ func (w *Window) goAsync(work func() (apply func())) {
 func (w *Window) handle(ev Event) {
 	switch ev.Kind {
 	case PeerAdded, PeerUpdated:
+		if ev.Peer.ID == w.selfID {
+			w.neighbours.RefreshItem(0)
+			return
+		}
 		w.upsertPeer(ev.Peer)
 	case PeerRemoved:
 		w.removePeer(ev.Peer.ID)
@@ -205,6 +246,7 @@ func (w *Window) upsertPeer(p Peer) {
 		w.peers = append(w.peers, p)
 	}
 	w.peers = sortPeers(w.peers)
+	w.peersChanged()
 	w.reselect()
 	if w.view == viewPeer && w.selected == p.ID {
 		w.browse.peerChanged(p)
@@ -217,11 +259,21 @@ func (w *Window) removePeer(id string) {
 		return
 	}
 	w.peers = append(w.peers[:i:i], w.peers[i+1:]...)
+	w.peersChanged()
 	if w.view == viewPeer && w.selected == id {
 		w.showShares()
 		return
 	}
 	w.reselect()
+}
+
+// peersChanged shows the empty-state hint when no neighbour is known.
+func (w *Window) peersChanged() {
+	if len(w.peers) == 0 {
+		w.noPeers.Show()
+	} else {
+		w.noPeers.Hide()
+	}
 }
 
 // reselect refreshes the neighbours list after rows moved, keeping the
@@ -330,7 +382,12 @@ func (w *Window) updatePeerRow(id widget.ListItemID, o fyne.CanvasObject) {
 			files += s.Files
 			bytes += s.Bytes
 		}
-		row.set(theme.HomeIcon(), "My shares", summary(files, bytes)+" · as "+self.Name, true)
+		visible := w.eng.Settings().Visible
+		detail := summary(files, bytes) + " · as " + self.Name
+		if !visible {
+			detail = summary(files, bytes) + " · hidden from neighbours"
+		}
+		row.set(theme.HomeIcon(), "My shares", detail, visible)
 		return
 	}
 	if id-1 >= len(w.peers) {

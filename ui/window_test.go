@@ -273,9 +273,9 @@ func TestSettingsSaves(t *testing.T) {
 	f := newFakeEngine()
 	w := newTestWindow(t, f)
 	w.ShowSettings()
-	var limit, name *widgetEntry
+	var limit, name *widget.Entry
 	for _, o := range objects(w) {
-		if e, ok := o.(*widgetEntry); ok {
+		if e, ok := o.(*widget.Entry); ok {
 			switch {
 			case strings.HasPrefix(e.PlaceHolder, "Unlimited"):
 				limit = e
@@ -300,7 +300,7 @@ func TestShortcutFocusesSearch(t *testing.T) {
 	w := newTestWindow(t, newFakeEngine())
 	c := w.Window().Canvas()
 	c.(interface{ TypedShortcut(fyne.Shortcut) }).TypedShortcut(
-		&desktopShortcut{KeyName: fyne.KeyF, Modifier: fyne.KeyModifierShortcutDefault})
+		&desktop.CustomShortcut{KeyName: fyne.KeyF, Modifier: fyne.KeyModifierShortcutDefault})
 	if c.Focused() != w.search {
 		t.Fatalf("focused %v, want the search entry", c.Focused())
 	}
@@ -314,7 +314,114 @@ func TestTrayMenu(t *testing.T) {
 	}
 }
 
-type (
-	widgetEntry     = widget.Entry
-	desktopShortcut = desktop.CustomShortcut
-)
+func TestAddNeighbourByAddress(t *testing.T) {
+	f := newFakeEngine()
+	w := newTestWindow(t, f)
+	test.Tap(button(t, w, "Add neighbour by address…"))
+	var addr *widget.Entry
+	for _, o := range objects(w) {
+		if e, ok := o.(*widget.Entry); ok && e.PlaceHolder == "192.168.1.20:7420" {
+			addr = e
+		}
+	}
+	if addr == nil {
+		t.Fatalf("no address entry: %q", texts(w))
+	}
+	test.Type(addr, "10.0.0.7:7420")
+	test.Tap(button(t, w, "Add"))
+	settle(w)
+	if !slices.Equal(f.addedPeers, []string{"10.0.0.7:7420"}) {
+		t.Fatalf("AddPeer calls %q", f.addedPeers)
+	}
+	if !hasText(w, "10.0.0.7:7420") {
+		t.Fatalf("added neighbour not listed: %q", texts(w))
+	}
+}
+
+func TestListErrorInPlainWords(t *testing.T) {
+	f := newFakeEngine()
+	f.peers = []Peer{bob} // the fake has no tree for Bob, so listing fails
+	w := newTestWindow(t, f)
+	w.neighbours.Select(1)
+	settle(w)
+	want := "Cannot reach Bob (connection refused) — is Porch still running there?"
+	if !hasText(w, want) {
+		t.Fatalf("labels %q lack %q", texts(w), want)
+	}
+}
+
+func TestOfflineNeighbourCannotDownload(t *testing.T) {
+	f := newFakeEngine()
+	off := alice
+	off.Online = false
+	f.peers = []Peer{off}
+	aliceTree(f)
+	w := newTestWindow(t, f)
+	w.neighbours.Select(1)
+	settle(w)
+	if !rowNamed(t, w, "notes.pdf").buttons[0].Disabled() {
+		t.Fatal("download enabled for an offline neighbour")
+	}
+	f.emit(Event{Kind: PeerUpdated, Peer: alice})
+	if rowNamed(t, w, "notes.pdf").buttons[0].Disabled() {
+		t.Fatal("download still disabled after the neighbour came back")
+	}
+}
+
+func TestShortcutAddsFiles(t *testing.T) {
+	w := newTestWindow(t, newFakeEngine())
+	c := w.Window().Canvas()
+	c.(interface{ TypedShortcut(fyne.Shortcut) }).TypedShortcut(
+		&desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: fyne.KeyModifierShortcutDefault})
+	if len(c.Overlays().List()) != 1 {
+		t.Fatal("Ctrl+O did not open the file chooser")
+	}
+}
+
+func TestCloseUnsubscribes(t *testing.T) {
+	f := newFakeEngine()
+	w := newTestWindow(t, f)
+	w.Close()
+	f.mu.Lock()
+	n := len(f.subs)
+	f.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d subscriptions left after Close", n)
+	}
+}
+
+func TestHashingProgressUpdates(t *testing.T) {
+	f := newFakeEngine()
+	f.shares = []ShareItem{{Name: "Music", Path: "/m", Dir: true, Files: 3, Bytes: 1000, HashedBytes: 100}}
+	w := newTestWindow(t, f)
+	if got := rowNamed(t, w, "Music").progress.Value; got != 0.1 {
+		t.Fatalf("progress %v, want 0.1", got)
+	}
+	f.mu.Lock()
+	f.shares[0].HashedBytes = 1000
+	f.mu.Unlock()
+	f.emit(Event{Kind: SharesChanged})
+	r := rowNamed(t, w, "Music")
+	if r.progress.Visible() || r.detail.Text != "3 files · 1.0 KB" {
+		t.Fatalf("after hashing: progress visible %v, detail %q", r.progress.Visible(), r.detail.Text)
+	}
+}
+
+func TestNewDownloadListedFirst(t *testing.T) {
+	f := newFakeEngine()
+	f.transfers = []Transfer{{ID: "t1", Name: "old.txt", State: StateDone, Total: 1, Done: 1}}
+	w := newTestWindow(t, f)
+	f.emit(Event{Kind: TransferUpdated, Transfer: Transfer{ID: "t2", Name: "new.txt", State: StateQueued, Total: 10}})
+	if w.downloads.transfers[0].Name != "new.txt" || !hasText(w, "Waiting to start · 10 B") {
+		t.Fatalf("transfers %+v, labels %q", w.downloads.transfers, texts(w))
+	}
+}
+
+func TestSelfEventsAreNotNeighbours(t *testing.T) {
+	f := newFakeEngine()
+	w := newTestWindow(t, f)
+	f.emit(Event{Kind: PeerAdded, Peer: f.self})
+	if len(w.peers) != 0 {
+		t.Fatalf("this computer listed as a neighbour: %+v", w.peers)
+	}
+}
