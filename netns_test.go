@@ -31,6 +31,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -73,6 +74,7 @@ func testMain(m *testing.M) int {
 	if os.Getenv(envUserns) != "" { // child: the parent built porch and set up the namespaces
 		porchBin, porchErr = os.Getenv(envBin), os.Getenv(envBuildErr)
 		netnsSkip = checkTools()
+		defer removeFaultBinary()
 		return m.Run()
 	}
 	dir, err := os.MkdirTemp("", "porch-e2e-")
@@ -93,6 +95,7 @@ func testMain(m *testing.M) int {
 	if netnsSkip == "" {
 		netnsSkip = checkTools()
 	}
+	defer removeFaultBinary()
 	return m.Run()
 }
 
@@ -107,20 +110,69 @@ func buildPorch(dir string) {
 		porchBin = abs
 		return
 	}
+	porchBin = filepath.Join(dir, "porch")
+	if out, err := goBuild(porchBin); err != nil {
+		porchErr = fmt.Sprintf("go build failed: %v\n%s", err, out)
+	}
+}
+
+// goBuild builds porch into out with the toolchain that built this test, adding extra flags.
+func goBuild(out string, extra ...string) ([]byte, error) {
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goTool); err != nil {
 		goTool = "go"
 	}
-	porchBin = filepath.Join(dir, "porch")
-	args := []string{"build", "-o", porchBin}
+	args := append([]string{"build", "-o", out}, extra...)
 	if os.Getenv(envRace) == "1" {
 		args = append(args, "-race")
 	}
 	cmd := exec.Command(goTool, append(args, ".")...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		porchErr = fmt.Sprintf("go build failed: %v\n%s", err, out)
+	if os.Getenv(envUserns) != "" {
+		cmd.Env = append(cmd.Env, "GOPROXY=off") // offline in here: fail at once, not after timeouts
+	}
+	return cmd.CombinedOutput()
+}
+
+var (
+	faultOnce sync.Once
+	faultDir  string // holds faultBin; removed when the tests end
+	faultBin  string // porch built with -tags porchfault (test-only fault hooks, see peer/fault_*.go)
+	faultErr  string
+)
+
+// faultBinary is a porch binary built with -tags porchfault, built on first use. It runs where
+// the tests run (inside the namespace, offline): GOPROXY=off, the modules are already in the
+// cache from building porchBin. Tests that need it fail if it cannot be built.
+func faultBinary(t *testing.T) string {
+	t.Helper()
+	needPorch(t)
+	faultOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "porch-fault-")
+		if err != nil {
+			faultErr = err.Error()
+			return
+		}
+		faultDir = dir
+		bin := filepath.Join(dir, "porch")
+		t0 := time.Now()
+		out, err := goBuild(bin, "-tags", "porchfault")
+		if err != nil {
+			faultErr = fmt.Sprintf("go build -tags porchfault failed: %v\n%s", err, out)
+			return
+		}
+		t.Logf("built %s with -tags porchfault in %v", bin, time.Since(t0).Round(time.Millisecond))
+		faultBin = bin
+	})
+	if faultErr != "" {
+		t.Fatal(faultErr)
+	}
+	return faultBin
+}
+
+func removeFaultBinary() {
+	if faultDir != "" {
+		os.RemoveAll(faultDir)
 	}
 }
 
@@ -357,8 +409,17 @@ func (tn *testNet) Start(t *testing.T, i int, args ...string) *proc {
 func (tn *testNet) StartEnv(t *testing.T, i int, env []string, args ...string) *proc {
 	t.Helper()
 	needPorch(t)
-	label := tn.nodes[i].name + " porch " + strings.Join(args, " ")
-	argv := append([]string{porchBin}, tn.porchArgs(i, tn.nodes[i].data, true, args)...)
+	return tn.StartBin(t, i, porchBin, env, args...)
+}
+
+// StartBin is StartEnv running another build of porch (e.g. faultBinary(t)).
+func (tn *testNet) StartBin(t *testing.T, i int, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	label := tn.nodes[i].name + " " + filepath.Base(bin) + " " + strings.Join(args, " ")
+	if bin != porchBin {
+		label += " [" + bin + "]"
+	}
+	argv := append([]string{bin}, tn.porchArgs(i, tn.nodes[i].data, true, args)...)
 	return tn.Exec(t, i, label, env, argv...)
 }
 

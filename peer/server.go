@@ -416,7 +416,8 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: %q", share.ErrBadContentID, cid))
 		return
 	}
-	s.sendFile(w, r, func() (File, error) { return s.opts.Library.OpenContent(cid) })
+	// faultContent: a test-only fault hook (build tag porchfault); otherwise it returns its arguments.
+	s.sendFile(w, r, func() (File, error) { return faultContent(s.opts.Library.OpenContent(cid)) })
 }
 
 // sendFile serves a file's bytes, whole or one Range, inside an upload slot

@@ -1,0 +1,10 @@
+//go:build !porchfault
+
+package peer
+
+// Without the porchfault build tag the fault hooks do nothing and are inlined away; see
+// fault_porchfault.go.
+
+func faultCorrupt([]byte) {}
+
+func faultContent(f File, err error) (File, error) { return f, err }
