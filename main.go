@@ -36,7 +36,6 @@ func runWindow(o *options) error {
 		d.SetSystemTrayMenu(w.TrayMenu())
 		d.SetSystemTrayIcon(assets.Icon)
 	}
-	w.Window().SetOnDropped(w.Drop)
 	errc := make(chan error, 1)
 	ctx, cancel := signalContext()
 	defer cancel()
