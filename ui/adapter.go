@@ -114,7 +114,8 @@ func (a *Adapter) Shares() []ShareItem {
 	}
 	var out []ShareItem
 	for _, it := range lib.Items() {
-		out = append(out, ShareItem{Name: it.Name, Path: it.Path, Files: it.Files, Bytes: it.Bytes,
+		top, _ := lib.Stat(it.Name)
+		out = append(out, ShareItem{Name: it.Name, Path: it.Path, Dir: top.Dir, Files: it.Files, Bytes: it.Bytes,
 			HashedBytes: it.HashedBytes, Secrets: it.Secrets, Err: it.Err})
 	}
 	return out
