@@ -134,36 +134,3 @@ func (p parsed) duration(name string, def time.Duration) (time.Duration, error) 
 	}
 	return d, nil
 }
-
-// parseRate parses a transfer rate such as "20MB/s", "500KiB/s", "1.5M" or
-// "0" (unlimited) into bytes per second. Decimal units are powers of 1000,
-// binary ones (KiB, MiB, GiB) powers of 1024.
-func parseRate(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "/s"), "ps")
-	if t == "" {
-		return 0, fmt.Errorf("empty rate")
-	}
-	i := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
-		i++
-	}
-	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
-	var n float64
-	if _, err := fmt.Sscanf(num, "%g", &n); err != nil || num == "" {
-		return 0, fmt.Errorf("rate %q: not a number", s)
-	}
-	mult := map[string]float64{
-		"": 1, "b": 1,
-		"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
-		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
-	}[unit]
-	if mult == 0 {
-		return 0, fmt.Errorf("rate %q: unknown unit %q (use B, KB, MB, GB, KiB, MiB, GiB)", s, unit)
-	}
-	v := n * mult
-	if v < 0 || v > 1<<50 {
-		return 0, fmt.Errorf("rate %q: out of range", s)
-	}
-	return int64(v), nil
-}

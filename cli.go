@@ -18,6 +18,7 @@ import (
 
 	"porch/peer"
 	"porch/share"
+	"porch/ui"
 )
 
 // defaultPort is the fixed, documented port Porch listens on (a firewall rule
@@ -53,7 +54,7 @@ var commands = []command{
 
 var (
 	jsonFlag = flagSpec{"json", flagBool, "", "print one JSON document"}
-	waitFlag = flagSpec{"wait", flagString, "DUR", "how long to look for neighbours (default 2s)"}
+	waitFlag = flagSpec{"wait", flagString, "DUR", "how long to look for neighbours (default 2s; ls and get stop as soon as PEER answers, within 5s)"}
 )
 
 // options is a parsed command line with the I/O a command uses.
@@ -207,7 +208,8 @@ func printHelp(w io.Writer, cmd *command) {
 	}
 	if cmd == nil {
 		fmt.Fprintln(w, "Porch shares files with the computers around you.")
-		fmt.Fprintln(w, "\nUsage:\n  porch                 open the window")
+		fmt.Fprintln(w, "\nUsage:")
+		fmt.Fprintf(tw, "  porch\topen the window (the default)\n")
 		for _, c := range commands {
 			fmt.Fprintf(tw, "  porch %s %s\t%s\n", c.name, c.args, c.short)
 		}
@@ -259,7 +261,7 @@ func (o *options) defaults() error {
 func (o *options) engine(clientOnly bool) (*peer.Engine, error) {
 	var maxUp int64
 	if v := o.str("max-upload", ""); v != "" {
-		r, err := parseRate(v)
+		r, err := ui.ParseRate(v)
 		if err != nil {
 			return nil, usageError("--max-upload: %v", err)
 		}
