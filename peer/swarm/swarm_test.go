@@ -255,19 +255,24 @@ func TestAllSourcesDead(t *testing.T) {
 }
 
 func TestStallDetected(t *testing.T) {
-	data, h := testData(6 * share.BlockSize)
+	data, h := testData(16 * share.BlockSize)
 	stuck, good := newSource("stuck", data), newSource("good", data)
 	stuck.stall = true
-	good.rate = 8 << 20 // slow enough that the stuck source's stalls happen before the end
+	// good completes a block every 100ms, well inside Stall, and needs over
+	// a second and a half in all: time for stuck to stall twice (about 600ms).
+	good.rate = 10 << 20
 	var drops dropLog
 	sink := newSink(h)
-	opts := Options{Stall: 200 * time.Millisecond, OnDrop: drops.onDrop}
+	opts := Options{Stall: 300 * time.Millisecond, OnDrop: drops.onDrop}
 	if err := Fetch(context.Background(), h, cid, []Source{stuck, good}, sink, opts); err != nil {
 		t.Fatal(err)
 	}
 	checkComplete(t, sink, data)
 	if got := drops.get("stuck"); len(got) != 1 || !strings.Contains(got[0].Error(), "stalled") {
 		t.Errorf("drops of stuck = %v, want one stall", got)
+	}
+	if got := drops.get("good"); len(got) != 0 {
+		t.Errorf("good source dropped: %v", got)
 	}
 }
 
