@@ -342,9 +342,13 @@ func TestProgress(t *testing.T) {
 	src := newSource("a", data)
 	src.rate = 16 << 20 // about half a second
 	var ps []Progress
-	opts := Options{OnProgress: func(p Progress) { ps = append(ps, p) }}
+	opts := Options{OnProgress: func(p Progress) { ps = append(ps, p) }, Stall: 250 * time.Millisecond}
+	start := time.Now()
 	if err := Fetch(context.Background(), h, cid, []Source{src}, sink, opts); err != nil {
 		t.Fatal(err)
+	}
+	if limit := int(time.Since(start)/(100*time.Millisecond)) + 2; len(ps) > limit {
+		t.Errorf("%d progress calls in %v, want at most %d", len(ps), time.Since(start), limit)
 	}
 	if len(ps) < 2 {
 		t.Fatalf("%d progress calls", len(ps))
