@@ -121,12 +121,16 @@ func TestBadHashes(t *testing.T) {
 func TestTwoSourcesBothUsed(t *testing.T) {
 	data, h := testData(16 * share.BlockSize)
 	a, b := newSource("a", data), newSource("b", data)
-	a.rate, b.rate = 64<<20, 64<<20
+	const rate = 16 << 20
+	a.rate, b.rate = rate, rate
 	sink := newSink(h)
+	start := time.Now()
 	if err := Fetch(context.Background(), h, cid, []Source{a, b}, sink, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	checkComplete(t, sink, data)
+	// Informative only: timing is not asserted.
+	t.Logf("%.1f MiB/s from two sources of %d MiB/s each", float64(h.Size)/time.Since(start).Seconds()/(1<<20), rate>>20)
 	if a.served.Load() == 0 || b.served.Load() == 0 {
 		t.Fatalf("served a=%d b=%d, want both used", a.served.Load(), b.served.Load())
 	}
