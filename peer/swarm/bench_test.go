@@ -59,8 +59,9 @@ func BenchmarkFetch(b *testing.B) {
 }
 
 // BenchmarkSchedule measures the scheduler's bookkeeping for one block,
-// without goroutines or I/O: pick a source, pop a block, record the request,
-// then complete it (every 16th fails and is requeued).
+// without goroutines or I/O: pick a source, pop a block, record the request;
+// when every window is full, complete them all (about one batch in sixteen
+// fails and goes back to the queue).
 func BenchmarkSchedule(b *testing.B) {
 	const blocks = 1 << 16
 	_, h := testData(0)

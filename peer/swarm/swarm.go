@@ -71,7 +71,10 @@ type Progress struct {
 
 // Options tune a download. Zero fields take the defaults.
 type Options struct {
-	MaxInFlight int // requests in flight across all sources (default 16); the endgame may add as many duplicates
+	// MaxInFlight bounds the requests in flight across all sources, and so
+	// the block buffers in use (default 16). In the endgame each idle source
+	// may add one duplicate request, never more than MaxInFlight in all.
+	MaxInFlight int
 	PerSource   int // requests in flight to one source (default 8)
 	// Stall is how long a source may have requests in flight without
 	// completing any (default 20s). Its requests are then abandoned and go to
@@ -352,7 +355,9 @@ func (r *run) loop(parent context.Context) error {
 		case <-r.f.added:
 		case now := <-tick.C:
 			r.checkStalls(now)
-			if now.Sub(r.lastTick) >= progressEvery {
+			// The tick is faster than progressEvery when Stall is short;
+			// the slack keeps timer jitter from skipping a report.
+			if now.Sub(r.lastTick) >= progressEvery*9/10 {
 				r.progress(now)
 			}
 		}
