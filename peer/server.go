@@ -224,6 +224,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 // readJSON decodes a bounded request body into v.
 func readJSON(r *http.Request, v any) error {
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	return nil

@@ -526,19 +526,22 @@ func TestMetadataEndpoints(t *testing.T) {
 		t.Errorf("bad cid: %d", code)
 	}
 	// Request bodies are bounded and validated.
-	for _, body := range []string{
-		`{"cids":["nope"]}`,
-		`{"cids":` + strings.Repeat("[", 100) + `}`,
-		`{"cids":["` + strings.Repeat("a", MaxRequestBody) + `"]}`,
-		fmt.Sprintf(`{"cids":[%s"%s"]}`, strings.Repeat(`"`+missing+`",`, MaxCIDs), missing),
+	for _, c := range []struct {
+		body string
+		code int
+	}{
+		{`{"cids":["nope"]}`, 400},
+		{`{"cids":` + strings.Repeat("[", 100) + `}`, 400},
+		{`{"cids":["` + strings.Repeat("a", MaxRequestBody) + `"]}`, 413},
+		{fmt.Sprintf(`{"cids":[%s"%s"]}`, strings.Repeat(`"`+missing+`",`, MaxCIDs), missing), 400},
 	} {
-		resp, err := hc.Post("https://"+p.addr+"/v1/has", "application/json", strings.NewReader(body))
+		resp, err := hc.Post("https://"+p.addr+"/v1/has", "application/json", strings.NewReader(c.body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 400 {
-			t.Errorf("has body of %d bytes: status %d", len(body), resp.StatusCode)
+		if resp.StatusCode != c.code {
+			t.Errorf("has body of %d bytes: status %d, want %d", len(c.body), resp.StatusCode, c.code)
 		}
 	}
 }
