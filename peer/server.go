@@ -146,12 +146,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	tcfg.NextProtos = []string{"http/1.1"}
 	baseCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var handlers sync.WaitGroup
+	// Handlers are counted so that Serve returns only after the last one;
+	// once closing, no new one is counted (it is refused instead).
+	var (
+		handlers sync.WaitGroup
+		hmu      sync.Mutex
+		closing  bool
+	)
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hmu.Lock()
+			if closing {
+				hmu.Unlock()
+				writeError(w, http.StatusServiceUnavailable, errors.New("shutting down"))
+				return
+			}
 			handlers.Add(1)
+			hmu.Unlock()
 			defer handlers.Done()
 			s.serveHTTP(w, r)
 		}),
@@ -179,6 +192,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	cancel()
 	srv.Close()
+	hmu.Lock()
+	closing = true
+	hmu.Unlock()
 	handlers.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
