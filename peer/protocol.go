@@ -44,6 +44,7 @@ const (
 	ReadHeaderTimeout     = 10 * time.Second
 	IdleTimeout           = 90 * time.Second
 	WriteStallTimeout     = 30 * time.Second
+	BodyReadTimeout       = 30 * time.Second
 	DialTimeout           = 5 * time.Second
 	TLSHandshakeTimeout   = 5 * time.Second
 	ResponseHeaderTimeout = 15 * time.Second

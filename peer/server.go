@@ -237,8 +237,14 @@ func writeJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// readJSON decodes a bounded request body into v.
-func readJSON(r *http.Request, v any) error {
+// readJSON decodes a bounded request body into v. The body must arrive
+// within BodyReadTimeout.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(BodyReadTimeout))
+	// Cleared at once: a deadline left on the connection would cancel a
+	// long response that follows.
+	defer rc.SetReadDeadline(time.Time{})
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -368,9 +374,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 }
 
 // readCIDs reads and validates a {"cids":[...]} request body.
-func readCIDs(r *http.Request) ([]string, error) {
+func readCIDs(w http.ResponseWriter, r *http.Request) ([]string, error) {
 	var req cidList
-	if err := readJSON(r, &req); err != nil {
+	if err := readJSON(w, r, &req); err != nil {
 		return nil, err
 	}
 	if len(req.CIDs) > MaxCIDs {
@@ -385,7 +391,7 @@ func readCIDs(r *http.Request) ([]string, error) {
 }
 
 func (s *Server) has(w http.ResponseWriter, r *http.Request) {
-	cids, err := readCIDs(r)
+	cids, err := readCIDs(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -589,7 +595,7 @@ func parseRange(v string, size int64) (off, n int64, partial bool, err error) {
 }
 
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
-	cids, err := readCIDs(r)
+	cids, err := readCIDs(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -643,7 +649,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 func (s *Server) goodbye(w http.ResponseWriter, r *http.Request) {
 	var in Info
 	// The body is optional; a malformed one is ignored.
-	json.NewDecoder(r.Body).Decode(&in)
+	readJSON(w, r, &in)
 	if s.opts.Hooks.Goodbye != nil {
 		s.opts.Hooks.Goodbye(callerFP(r), in)
 	}
@@ -652,7 +658,7 @@ func (s *Server) goodbye(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) hello(w http.ResponseWriter, r *http.Request) {
 	var in Info
-	if err := readJSON(r, &in); err != nil {
+	if err := readJSON(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
