@@ -6,4 +6,17 @@
 //
 // It knows nothing of the network or of any GUI; it uses only the standard
 // library.
+//
+// State on disk: DATA/shares.json (the catalog) and DATA/hashcache.json (block
+// hashes keyed by absolute path, size, modification time and inode), both
+// written atomically. A download in progress is "<name>.<12 hex of its content
+// id>.partial" beside "<...>.partial.state" in the download folder; ValidateName
+// refuses names ending in those suffixes, so no remote name can collide with
+// them.
+//
+// What is served: only files listed in the index, opened through the os.Root of
+// their item. Symbolic links are followed only to files inside the same item
+// (never to folders), likely secrets are left out unless
+// LibraryOptions.IncludeSecrets is set, Porch's own data folder always is, and
+// names another peer would refuse (see ValidateName) are not listed.
 package share

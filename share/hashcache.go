@@ -54,26 +54,37 @@ type hashCache struct {
 // loadHashCache reads the cache in dataDir; a missing or unreadable file is an
 // empty cache (hashes can always be recomputed).
 func loadHashCache(dataDir string) (*hashCache, error) {
-	c := &hashCache{file: filepath.Join(dataDir, hashCacheFile), m: map[string]cacheEntry{}}
-	raw, err := os.ReadFile(c.file)
+	c := &hashCache{file: filepath.Join(dataDir, hashCacheFile)}
+	m, err := readHashCache(c.file)
+	if err != nil {
+		return nil, err
+	}
+	c.m = m
+	return c, nil
+}
+
+// readHashCache decodes the cache file; a missing or corrupt file is empty.
+func readHashCache(file string) (map[string]cacheEntry, error) {
+	m := map[string]cacheEntry{}
+	raw, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
-		return c, nil
+		return m, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("hash cache: %w", err)
 	}
 	var recs []cacheRecord
 	if err := json.Unmarshal(raw, &recs); err != nil {
-		return c, nil // corrupt: start over
+		return m, nil // corrupt: start over
 	}
 	for _, r := range recs {
 		var h Hashes
 		if h.UnmarshalBinary(r.Hashes) != nil || h.Size != r.Size {
 			continue
 		}
-		c.m[r.Path] = cacheEntry{key: r.fileKey, hash: &fileHash{cid: h.ContentID(), h: h}, seen: time.Unix(r.Seen, 0)}
+		m[r.Path] = cacheEntry{key: r.fileKey, hash: &fileHash{cid: h.ContentID(), h: h}, seen: time.Unix(r.Seen, 0)}
 	}
-	return c, nil
+	return m, nil
 }
 
 // get returns the cached hashes of the file at path if its key matches.
@@ -97,6 +108,19 @@ func (c *hashCache) put(path string, k fileKey, fh *fileHash) {
 	c.dirty = true
 }
 
+// touch marks the entries of paths as in use, so save keeps them.
+func (c *hashCache) touch(paths []string) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range paths {
+		if e, ok := c.m[p]; ok {
+			e.seen = now
+			c.m[p] = e
+		}
+	}
+}
+
 // isDirty reports whether entries were added since the last save.
 func (c *hashCache) isDirty() bool {
 	c.mu.Lock()
@@ -105,14 +129,20 @@ func (c *hashCache) isDirty() bool {
 }
 
 // save writes the cache atomically if it changed, dropping entries unused for
-// hashCacheMaxAge.
+// hashCacheMaxAge. Entries another process (sharing the data folder) saved
+// meanwhile are merged in rather than lost.
 func (c *hashCache) save() error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
-	c.mu.Lock()
-	if !c.dirty {
-		c.mu.Unlock()
+	if !c.isDirty() {
 		return nil
+	}
+	disk, _ := readHashCache(c.file)
+	c.mu.Lock()
+	for p, e := range disk {
+		if cur, ok := c.m[p]; !ok || (cur.key != e.key && e.seen.After(cur.seen)) {
+			c.m[p] = e
+		}
 	}
 	cutoff := time.Now().Add(-hashCacheMaxAge)
 	recs := make([]cacheRecord, 0, len(c.m))

@@ -18,12 +18,13 @@ import (
 	"time"
 )
 
-// Defaults for LibraryOptions' zero fields.
+// DefaultRescan is how often Run rescans when LibraryOptions.Rescan is zero.
+const DefaultRescan = 2 * time.Second
+
 const (
-	DefaultRescan = 2 * time.Second
-	maxSecretsPer = 100 // excluded paths reported per item
-	saveEvery     = 5 * time.Second
-	notifyEvery   = 500 * time.Millisecond
+	maxSecretsPer = 100                    // excluded paths reported per item
+	saveEvery     = 5 * time.Second        // hash cache writes, at most
+	notifyEvery   = 500 * time.Millisecond // OnChange calls while hashing, at most
 )
 
 // LibraryOptions configures OpenLibrary.
@@ -32,7 +33,7 @@ type LibraryOptions struct {
 	Rescan         time.Duration // how often Run re-walks shared trees and re-reads the catalog (default 2s)
 	HashWorkers    int           // files hashed at once (default 1)
 	IncludeSecrets bool          // false: likely secrets (IsSecretName) are neither listed nor served
-	OnChange       func()        // called from a library goroutine after the index or hashing progress changed; may be nil
+	OnChange       func()        // called after the index or hashing progress changed, from Run's goroutines or from Add, Remove and Rescan (possibly concurrently); must not block; may be nil
 	Logger         *slog.Logger  // nil: slog.Default()
 }
 
@@ -42,7 +43,7 @@ type ItemStatus struct {
 	Files       int      `json:"files"`
 	Bytes       int64    `json:"bytes"`
 	HashedBytes int64    `json:"hashed_bytes"`
-	Secrets     []string `json:"secrets,omitempty"` // slash paths below the item excluded as likely secrets ("." is the item itself)
+	Secrets     []string `json:"secrets,omitempty"` // slash paths below the item excluded as likely secrets or as Porch's data folder ("." is the item itself)
 	Err         string   `json:"error,omitempty"`   // why the item cannot be served (e.g. it was deleted)
 }
 
@@ -71,6 +72,8 @@ type Library struct {
 	notifyMu   sync.Mutex
 	lastNotify time.Time
 
+	dataID fs.FileInfo // the data folder (keys, peers, paths) is never shared
+
 	hashedFiles atomic.Int64 // files actually read and hashed (not from the cache); for tests
 }
 
@@ -80,6 +83,7 @@ type itemRoot struct {
 	dir    string      // absolute folder the root is opened on
 	single string      // for a file item: its name inside dir; "" for a folder item
 	id     fs.FileInfo // dir's identity when opened
+	real   string      // dir with symbolic links resolved, to vet link targets
 }
 
 // fileHash is a file's hashes and content id.
@@ -147,7 +151,11 @@ func OpenLibrary(opts LibraryOptions) (*Library, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Library{opts: opts, log: opts.Logger, cat: cat, cache: cache, roots: map[string]*itemRoot{}}
+	dataID, err := os.Stat(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Library{opts: opts, log: opts.Logger, cat: cat, cache: cache, roots: map[string]*itemRoot{}, dataID: dataID}
 	l.tree.Store(&tree{byName: map[string]*node{}, byCID: map[string][]*node{}})
 	if err := l.Rescan(); err != nil {
 		l.Close()
@@ -192,8 +200,8 @@ func (l *Library) Close() error {
 	return l.cache.save()
 }
 
-// Run keeps the index current until ctx ends: every Rescan interval it re-reads
-// the catalog and rescans, and it hashes files without a content id using
+// Run keeps the index current until ctx ends: every Rescan interval (longer
+// when a scan is slow) it re-reads the catalog and rescans, and it hashes files without a content id using
 // HashWorkers goroutines. It waits for those goroutines, saves the hash cache
 // and returns nil when ctx ends.
 func (l *Library) Run(ctx context.Context) error {
@@ -219,7 +227,7 @@ func (l *Library) Run(ctx context.Context) error {
 	startPass()
 	tick := time.NewTicker(l.opts.Rescan)
 	defer tick.Stop()
-	lastSave := time.Now()
+	lastSave, lastTouch := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -234,10 +242,20 @@ func (l *Library) Run(ctx context.Context) error {
 			if _, err := l.cat.Reload(); err != nil {
 				l.log.Warn("reading shares", "err", err)
 			}
+			start := time.Now()
 			if err := l.Rescan(); err != nil {
 				l.log.Warn("rescanning shares", "err", err)
 			}
+			// Huge trees are walked less often: scanning takes at most
+			// about a fifth of the time.
+			tick.Reset(max(l.opts.Rescan, 5*time.Since(start)))
 			startPass()
+			if time.Since(lastTouch) >= 24*time.Hour {
+				// A long-running peer reuses content ids without asking the
+				// cache; keep their entries from ageing out.
+				lastTouch = time.Now()
+				l.touchCache()
+			}
 			if time.Since(lastSave) >= saveEvery && l.cache.isDirty() {
 				lastSave = time.Now()
 				if err := l.cache.save(); err != nil {
@@ -246,6 +264,19 @@ func (l *Library) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// touchCache marks the cache entries of every hashed file as in use.
+func (l *Library) touchCache() {
+	var paths []string
+	for _, top := range l.tree.Load().items {
+		walkNodes(top, func(n *node) {
+			if !n.dir && n.hash.Load() != nil {
+				paths = append(paths, n.absPath())
+			}
+		})
+	}
+	l.cache.touch(paths)
 }
 
 // notify calls OnChange, at most every notifyEvery unless force.
@@ -362,14 +393,46 @@ func (l *Library) rootFor(it Item) (*itemRoot, error) {
 		root.Close()
 		return nil, err
 	}
-	r := &itemRoot{root: root, dir: dir, single: single, id: id}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	r := &itemRoot{root: root, dir: dir, single: single, id: id, real: real}
 	l.roots[it.Path] = r
 	return r, nil
 }
 
+// inSecret reports whether any component of the absolute path p is a likely
+// secret (sharing "~/.ssh/keys" is as bad as sharing "~/.ssh").
+func inSecret(p string) bool {
+	for _, part := range strings.Split(filepath.ToSlash(p), "/") {
+		if part != "" && IsSecretName(part) {
+			return true
+		}
+	}
+	return false
+}
+
+// linksToSecret reports whether the symbolic link at rel resolves to a likely
+// secret inside the root ("photo.jpg" -> ".ssh/id_rsa"), or cannot be
+// resolved. The link is served through os.Root either way; this only keeps a
+// harmless-looking name from exposing a file the leak guard hides.
+func (r *itemRoot) linksToSecret(rel string) bool {
+	real, err := filepath.EvalSymlinks(filepath.Join(r.dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return true
+	}
+	inside, err := filepath.Rel(r.real, real)
+	if err != nil || !filepath.IsLocal(inside) {
+		return true
+	}
+	return inSecret(inside)
+}
+
 // scanItem indexes one item, reusing content ids from old.
 func (l *Library) scanItem(it Item, old *tree, st *ItemStatus) (*node, error) {
-	if !l.opts.IncludeSecrets && IsSecretName(filepath.Base(it.Path)) {
+	if !l.opts.IncludeSecrets && inSecret(it.Path) {
 		st.Secrets = []string{"."}
 		return nil, nil
 	}
@@ -393,6 +456,10 @@ func (l *Library) scanItem(it Item, old *tree, st *ItemStatus) (*node, error) {
 	fi, err := r.root.Stat(".")
 	if err != nil {
 		return nil, err
+	}
+	if os.SameFile(fi, l.dataID) {
+		st.Secrets = []string{"."}
+		return nil, nil
 	}
 	top := &node{name: it.Name, path: it.Name, dir: true, mtime: fi.ModTime(), root: r, rel: "."}
 	top.top = top
@@ -437,9 +504,21 @@ func (l *Library) scanDir(dir, top *node, depth int, old *tree, st *ItemStatus) 
 			if err != nil || !fi.Mode().IsRegular() {
 				continue
 			}
+			if !l.opts.IncludeSecrets && dir.root.linksToSecret(rel) {
+				if len(st.Secrets) < maxSecretsPer {
+					st.Secrets = append(st.Secrets, rel)
+				}
+				continue
+			}
 		case t.IsDir():
 			fi, err = e.Info()
 			if err != nil {
+				continue
+			}
+			if os.SameFile(fi, l.dataID) {
+				if len(st.Secrets) < maxSecretsPer {
+					st.Secrets = append(st.Secrets, rel)
+				}
 				continue
 			}
 			c := &node{name: name, path: p, dir: true, mtime: fi.ModTime(), root: dir.root, rel: rel, top: top}
@@ -823,91 +902,3 @@ func (l *Library) setHash(n *node, fh *fileHash) {
 	t.byCID[fh.cid] = append(t.byCID[fh.cid], cur)
 	t.mu.Unlock()
 }
-
-// checkSame returns ErrChanged unless the open file still has n's size and
-// modification time.
-func checkSame(f *os.File, n *node) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() != n.size || !fi.ModTime().Equal(n.mtime) {
-		return ErrChanged
-	}
-	return nil
-}
-
-// File is an open shared file, the same version the index lists. ReadAt
-// returns ErrChanged once the file's size or modification time differs from
-// that version, so bytes of two versions are never mixed. Safe for concurrent
-// ReadAt calls.
-type File struct {
-	f *os.File
-	n *node
-	e Entry
-}
-
-// Open opens the shared file at tree path p through its item's os.Root. It
-// fails with ErrBadPath for a malformed path, ErrNotFound for anything not
-// listed (including folders) and ErrChanged if the file changed since the
-// last scan.
-func (l *Library) Open(p string) (*File, error) {
-	_, n, err := l.find(p)
-	if err != nil {
-		return nil, err
-	}
-	if n == nil || n.dir {
-		return nil, fmt.Errorf("%w: %s is a folder", ErrNotFound, p)
-	}
-	return openNode(n)
-}
-
-func openNode(n *node) (*File, error) {
-	f, err := n.root.root.OpenFile(filepath.FromSlash(n.rel), openReadFlags, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrNotFound, n.path, err)
-	}
-	if err := checkSame(f, n); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &File{f: f, n: n, e: n.entry()}, nil
-}
-
-// OpenContent opens any shared file whose content id is cid: ErrBadContentID
-// if cid is malformed, ErrNotFound if none is shared, ErrChanged if every
-// candidate changed since it was hashed.
-func (l *Library) OpenContent(cid string) (*File, error) {
-	if !ValidContentID(cid) {
-		return nil, ErrBadContentID
-	}
-	t := l.tree.Load()
-	t.mu.Lock()
-	cands := slices.Clone(t.byCID[cid])
-	t.mu.Unlock()
-	err := fmt.Errorf("%w: %s", ErrNotFound, cid)
-	for _, n := range cands {
-		f, oerr := openNode(n)
-		if oerr == nil {
-			return f, nil
-		}
-		err = oerr
-	}
-	return nil, err
-}
-
-// Entry returns the file's entry as listed when it was opened.
-func (f *File) Entry() Entry { return f.e }
-
-// ReadAt reads like io.ReaderAt, then returns 0 and ErrChanged if the file
-// changed meanwhile.
-func (f *File) ReadAt(p []byte, off int64) (int, error) {
-	n, err := f.f.ReadAt(p, off)
-	if cerr := checkSame(f.f, f.n); cerr != nil {
-		return 0, ErrChanged
-	}
-	return n, err
-}
-
-// Close closes the file.
-func (f *File) Close() error { return f.f.Close() }

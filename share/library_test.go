@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -251,6 +252,9 @@ func TestLibrarySecrets(t *testing.T) {
 	writeFile(t, filepath.Join(src, "app", ".env"), "TOKEN=1")
 	writeFile(t, filepath.Join(src, "app", "main.go"), "package main")
 	writeFile(t, filepath.Join(src, "cert.pem"), "pem")
+	if err := os.Symlink(filepath.Join(".ssh", "id_ed25519"), filepath.Join(src, "photo.jpg")); err != nil {
+		t.Skip(err)
+	}
 	item := filepath.Base(src)
 
 	l := openLib(t, t.TempDir(), LibraryOptions{}, src)
@@ -262,7 +266,7 @@ func TestLibrarySecrets(t *testing.T) {
 	}
 	st := l.Items()[0]
 	slices.Sort(st.Secrets)
-	if !slices.Equal(st.Secrets, []string{".ssh", "app/.env", "cert.pem"}) {
+	if !slices.Equal(st.Secrets, []string{".ssh", "app/.env", "cert.pem", "photo.jpg"}) {
 		t.Fatalf("Secrets = %q", st.Secrets)
 	}
 	if _, err := l.Open(item + "/cert.pem"); !errors.Is(err, ErrNotFound) {
@@ -277,6 +281,12 @@ func TestLibrarySecrets(t *testing.T) {
 	l2 := openLib(t, t.TempDir(), LibraryOptions{}, filepath.Join(src, ".ssh"))
 	if es := mustList(t, l2, ""); len(es) != 0 || !slices.Equal(l2.Items()[0].Secrets, []string{"."}) {
 		t.Fatalf("secret item: %q %+v", names(es), l2.Items())
+	}
+	// So does sharing a folder inside one.
+	writeFile(t, filepath.Join(src, ".gnupg", "private-keys-v1.d", "k.key"), "k")
+	l3 := openLib(t, t.TempDir(), LibraryOptions{}, filepath.Join(src, ".gnupg", "private-keys-v1.d"))
+	if es := mustList(t, l3, ""); len(es) != 0 {
+		t.Fatalf("folder inside a secret folder listed: %q", names(es))
 	}
 }
 
@@ -452,5 +462,162 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLibraryReplacedFileSameSizeAndTime(t *testing.T) {
+	src := t.TempDir()
+	name := filepath.Join(src, "f.txt")
+	writeFile(t, name, "aaaa")
+	item := filepath.Base(src)
+	l := openLib(t, t.TempDir(), LibraryOptions{}, src)
+	hashAll(t, l)
+	old, _ := l.Stat(item + "/f.txt")
+	fi, _ := os.Stat(name)
+
+	// Another file with the same size and time takes its place (new inode).
+	tmp := filepath.Join(t.TempDir(), "g.txt")
+	writeFile(t, tmp, "bbbb")
+	os.Chtimes(tmp, fi.ModTime(), fi.ModTime())
+	if err := os.Rename(tmp, name); err != nil {
+		t.Skip("cannot rename across temp folders:", err)
+	}
+	nfi, _ := os.Stat(name)
+	if inodeOf(nfi) == 0 || inodeOf(nfi) == inodeOf(fi) {
+		t.Skip("no inode numbers here")
+	}
+	l.Rescan()
+	hashAll(t, l)
+	cur, _ := l.Stat(item + "/f.txt")
+	want, _ := HashReader(strings.NewReader("bbbb"), nil)
+	if cur.ContentID != want.ContentID() || cur.ContentID == old.ContentID {
+		t.Fatalf("replaced file keeps content id %q", cur.ContentID)
+	}
+}
+
+func TestHashCacheCorruptFile(t *testing.T) {
+	data := t.TempDir()
+	writeFile(t, filepath.Join(data, hashCacheFile), "[{garbage")
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "x"), "x")
+	l := openLib(t, data, LibraryOptions{}, src)
+	hashAll(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadHashCache(data)
+	if err != nil || len(c.m) != 1 {
+		t.Fatalf("rewritten cache: %d entries, %v", len(c.m), err)
+	}
+}
+
+func TestLibraryFileItem(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "real", "report.pdf"), "pdf!")
+	if err := os.Symlink(filepath.Join(src, "real", "report.pdf"), filepath.Join(src, "link.pdf")); err != nil {
+		t.Skip(err)
+	}
+	l := openLib(t, t.TempDir(), LibraryOptions{}, filepath.Join(src, "link.pdf"))
+	e, err := l.Stat("link.pdf")
+	if err != nil || e.Dir || e.Size != 4 {
+		t.Fatalf("shared file via symlink: %+v %v", e, err)
+	}
+	f, err := l.Open("link.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if st := l.Items(); st[0].Files != 1 || st[0].Bytes != 4 {
+		t.Fatalf("Items = %+v", st)
+	}
+}
+
+// TestLibraryConcurrentUse reads the library from many goroutines while Run
+// rescans and hashes and the shared folder changes; run it with -race.
+func TestLibraryConcurrentUse(t *testing.T) {
+	src := t.TempDir()
+	for i := range 20 {
+		writeFile(t, filepath.Join(src, "d", strings.Repeat("x", i+1)+".txt"), strings.Repeat("y", i*1000))
+	}
+	l := openLib(t, t.TempDir(), LibraryOptions{Rescan: 5 * time.Millisecond, HashWorkers: 3, OnChange: func() {}}, src)
+	item := filepath.Base(src)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			buf := make([]byte, 512)
+			for i := range 200 {
+				l.List(item + "/d")
+				l.Walk("", func(Entry) error { return nil })
+				l.Search("x", 5)
+				l.HashProgress()
+				l.Items()
+				if f, err := l.Open(item + "/d/" + strings.Repeat("x", (i+g)%20+1) + ".txt"); err == nil {
+					f.ReadAt(buf, 0)
+					if cid := f.Entry().ContentID; cid != "" {
+						l.Hashes(cid)
+						if f2, err := l.OpenContent(cid); err == nil {
+							f2.Close()
+						}
+					}
+					f.Close()
+				}
+			}
+		})
+	}
+	for i := range 50 {
+		writeFile(t, filepath.Join(src, "d", "new", strings.Repeat("n", i%10+1)), strings.Repeat("z", i))
+		if i%10 == 0 {
+			l.Rescan()
+		}
+	}
+	wg.Wait()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLibraryNeverSharesDataDir(t *testing.T) {
+	home := t.TempDir()
+	data := filepath.Join(home, "porch-data")
+	writeFile(t, filepath.Join(home, "doc.txt"), "d")
+	l := openLib(t, data, LibraryOptions{}, home)
+	item := filepath.Base(home)
+	if got := names(mustList(t, l, item)); !slices.Equal(got, []string{"doc.txt"}) {
+		t.Fatalf("listed %q", got)
+	}
+	if st := l.Items()[0]; !slices.Contains(st.Secrets, "porch-data") {
+		t.Fatalf("data folder not reported: %+v", st)
+	}
+	l2 := openLib(t, data, LibraryOptions{}, data)
+	if es := mustList(t, l2, ""); len(es) != 1 || es[0].Name != item {
+		t.Fatalf("data folder shared as an item: %q", names(es))
+	}
+}
+
+func TestHashCacheMergesOtherProcess(t *testing.T) {
+	data := t.TempDir()
+	c1, _ := loadHashCache(data)
+	c2, _ := loadHashCache(data)
+	h, _ := HashReader(strings.NewReader("x"), nil)
+	fh := &fileHash{cid: h.ContentID(), h: h}
+	c1.put("/one", fileKey{Size: 1, MTime: 1}, fh)
+	c2.put("/two", fileKey{Size: 1, MTime: 2}, fh)
+	if err := c1.save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.save(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadHashCache(data)
+	if err != nil || len(c.m) != 2 {
+		t.Fatalf("cache after two writers: %d entries, %v", len(c.m), err)
+	}
+	if c.get("/one", fileKey{Size: 1, MTime: 1}) == nil || c.get("/one", fileKey{Size: 1, MTime: 3}) != nil {
+		t.Fatal("lookup by key wrong")
 	}
 }

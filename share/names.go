@@ -25,6 +25,7 @@ const (
 // from another machine: valid UTF-8, non-empty, at most MaxNameBytes bytes, no
 // '/', '\\', NUL or control characters, not "." or "..", no Windows reserved
 // device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with any extension), no
+// bidirectional control characters (they disguise extensions), no
 // trailing '.' or ' ', and not one of the store's reserved suffixes. Errors
 // wrap ErrBadName.
 func ValidateName(name string) error {
@@ -44,6 +45,10 @@ func ValidateName(name string) error {
 	for _, r := range name {
 		if r == '/' || r == '\\' || r == 0 || unicode.IsControl(r) {
 			return bad("separator or control character")
+		}
+		if unicode.Is(unicode.Bidi_Control, r) {
+			// "invoice\u202Efdp.exe" displays as "invoiceexe.pdf".
+			return bad("bidirectional control character")
 		}
 		if r == utf8.RuneError {
 			return bad("not UTF-8")

@@ -25,6 +25,8 @@ var nameCases = []struct {
 	{"a\x7fb", false},
 	{"a\u0085b", false},
 	{"\xff\xfe", false},
+	{"invoice\u202efdp.exe", false},
+	{"a\u2066b", false},
 	{"CON", false},
 	{"con", false},
 	{"nul.txt", false},

@@ -1,0 +1,399 @@
+package share
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// stateSaveEvery bounds how often WriteBlock persists a partial's state.
+const stateSaveEvery = 500 * time.Millisecond
+
+// maxNumbered bounds the "name (n).ext" candidates Finish tries.
+const maxNumbered = 10000
+
+// Store is the download folder. Every access goes through an os.Root opened
+// on it, so no name, however hostile, reaches outside. Safe for concurrent
+// use (os.Root is).
+type Store struct {
+	dir  string
+	root *os.Root
+}
+
+// OpenStore opens the download folder dir, creating it if missing.
+func OpenStore(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("download folder: %w", err)
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("download folder: %w", err)
+	}
+	return &Store{dir: abs, root: root}, nil
+}
+
+// Dir returns the download folder's absolute path.
+func (s *Store) Dir() string { return s.dir }
+
+// Close closes the store. Partials already open keep working until closed.
+func (s *Store) Close() error { return s.root.Close() }
+
+// MkdirAll creates folder rel (a slash path checked with ValidatePath) and its
+// parents inside the store.
+func (s *Store) MkdirAll(rel string) error {
+	if err := ValidatePath(rel); err != nil {
+		return err
+	}
+	if rel == "" {
+		return nil
+	}
+	return s.root.MkdirAll(filepath.FromSlash(rel), 0o755)
+}
+
+// Have reports whether a finished regular file at rel holds exactly the
+// content h (the size is compared first, then the bytes are hashed).
+func (s *Store) Have(rel string, h Hashes) bool {
+	if rel == "" || ValidatePath(rel) != nil {
+		return false
+	}
+	f, err := s.root.OpenFile(filepath.FromSlash(rel), openReadFlags, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != h.Size {
+		return false
+	}
+	got, err := HashReader(f, nil)
+	return err == nil && got.ContentID() == h.ContentID()
+}
+
+// partialState is the on-disk form of a partial's progress.
+type partialState struct {
+	ContentID string `json:"cid"`
+	Size      int64  `json:"size"`
+	Blocks    []byte `json:"blocks"` // bitmap of verified blocks, bit i%8 of byte i/8
+}
+
+// Partial is one file being downloaded into the store, kept as
+// "<rel>.<cid[3:15]>.partial" with its progress in "....partial.state" beside
+// it. Names ending in ".partial" are refused by ValidateName, so no remote
+// name can collide with them.
+//
+// Partial is safe for concurrent use: WriteBlock may be called from many
+// goroutines (blocks are written with WriteAt outside the lock); mu guards
+// have, verified, lastSave and closed.
+type Partial struct {
+	s         *Store
+	rel       string
+	h         Hashes
+	cid       string
+	partName  string // os paths inside the store's root
+	stateName string
+	tmpName   string
+	f         *os.File
+
+	mu       sync.Mutex
+	have     []bool
+	verified int64
+	dirty    bool
+	lastSave time.Time
+	closed   bool
+}
+
+// OpenPartial starts or resumes the download of content h to rel. On resume,
+// every block the saved state claims is read back and verified again (a crash
+// may have lost it); without a state, every block already in the file is
+// checked.
+func (s *Store) OpenPartial(rel string, h Hashes) (*Partial, error) {
+	if rel == "" {
+		return nil, fmt.Errorf("%w: empty", ErrBadPath)
+	}
+	if err := ValidatePath(rel); err != nil {
+		return nil, err
+	}
+	if !h.Valid() {
+		return nil, fmt.Errorf("%w: block count does not match size", ErrHashMismatch)
+	}
+	cid := h.ContentID()
+	dir, base := path.Split(rel)
+	suffix := "." + cid[3:15] + partialSuffix
+	// The longest of the three names is the state's temporary one.
+	base = truncateUTF8(base, MaxNameBytes-len(suffix)-len(".statetmp"))
+	p := &Partial{
+		s: s, rel: rel, h: h, cid: cid,
+		partName:  filepath.FromSlash(dir + base + suffix),
+		stateName: filepath.FromSlash(dir + base + suffix + ".state"),
+		tmpName:   filepath.FromSlash(dir + base + "." + cid[3:15] + ".statetmp" + partialSuffix),
+		have:      make([]bool, len(h.Blocks)),
+	}
+	if dir != "" {
+		if err := s.root.MkdirAll(filepath.FromSlash(dir), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if fi, err := s.root.Lstat(p.partName); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", p.partName)
+	}
+	f, err := s.root.OpenFile(p.partName, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	p.f = f
+	if err := p.resume(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// resume verifies the blocks already on disk and sizes the file.
+func (p *Partial) resume() error {
+	fi, err := p.f.Stat()
+	if err != nil {
+		return err
+	}
+	claimed := make([]bool, len(p.have))
+	var st partialState
+	if raw, err := p.s.root.ReadFile(p.stateName); err == nil && json.Unmarshal(raw, &st) == nil &&
+		st.ContentID == p.cid && st.Size == p.h.Size && len(st.Blocks) == (len(p.have)+7)/8 {
+		for i := range claimed {
+			claimed[i] = st.Blocks[i/8]&(1<<(i%8)) != 0
+		}
+	} else {
+		for i := range claimed {
+			claimed[i] = int64(i)*BlockSize+int64(BlockLen(p.h.Size, i)) <= fi.Size()
+		}
+	}
+	buf := make([]byte, BlockSize)
+	for i, c := range claimed {
+		if !c {
+			continue
+		}
+		b := buf[:BlockLen(p.h.Size, i)]
+		if _, err := p.f.ReadAt(b, int64(i)*BlockSize); err != nil {
+			continue
+		}
+		if BlockHash(b) == p.h.Blocks[i] {
+			p.have[i] = true
+			p.verified += int64(len(b))
+		}
+	}
+	if fi.Size() != p.h.Size {
+		if err := p.f.Truncate(p.h.Size); err != nil {
+			return err
+		}
+	}
+	p.dirty = true
+	return p.saveLocked()
+}
+
+// Missing returns the indices of the blocks still needed, ascending.
+func (p *Partial) Missing() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []int
+	for i, ok := range p.have {
+		if !ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Verified returns how many bytes have been written and verified.
+func (p *Partial) Verified() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.verified
+}
+
+// WriteBlock verifies data as block i (its length and hash; ErrHashMismatch
+// otherwise) and writes it in place. Safe for concurrent use.
+func (p *Partial) WriteBlock(i int, data []byte) error {
+	if i < 0 || i >= len(p.h.Blocks) {
+		return fmt.Errorf("block %d out of range (%d blocks)", i, len(p.h.Blocks))
+	}
+	if want := BlockLen(p.h.Size, i); len(data) != want {
+		return fmt.Errorf("%w: block %d has %d bytes, want %d", ErrHashMismatch, i, len(data), want)
+	}
+	if BlockHash(data) != p.h.Blocks[i] {
+		return fmt.Errorf("%w: block %d", ErrHashMismatch, i)
+	}
+	if _, err := p.f.WriteAt(data, int64(i)*BlockSize); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return os.ErrClosed
+	}
+	if !p.have[i] {
+		p.have[i] = true
+		p.verified += int64(len(data))
+		p.dirty = true
+	}
+	if time.Since(p.lastSave) >= stateSaveEvery {
+		// The block is safely written; a state that fails to save now is
+		// retried later and reported by Close.
+		p.saveLocked()
+	}
+	return nil
+}
+
+// saveLocked writes the state file atomically (temporary name, then rename).
+// The data is not synced: resume re-verifies what the state claims.
+func (p *Partial) saveLocked() error {
+	if !p.dirty {
+		return nil
+	}
+	st := partialState{ContentID: p.cid, Size: p.h.Size, Blocks: make([]byte, (len(p.have)+7)/8)}
+	for i, ok := range p.have {
+		if ok {
+			st.Blocks[i/8] |= 1 << (i % 8)
+		}
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := p.s.root.WriteFile(p.tmpName, raw, 0o644); err != nil {
+		return err
+	}
+	if err := p.s.root.Rename(p.tmpName, p.stateName); err != nil {
+		p.s.root.Remove(p.tmpName)
+		return err
+	}
+	p.dirty = false
+	p.lastSave = time.Now()
+	return nil
+}
+
+// Finish checks that every block is verified and that the whole file re-derives
+// the content id, then moves it to rel, or to "name (1).ext", "name (2).ext"...
+// if that is taken: an existing file is never overwritten, even by a racing
+// writer. The file gets mode 0644 and the state is removed. It returns the
+// final slash path. If the bytes on disk no longer match, the bad blocks are
+// marked missing and the error wraps ErrHashMismatch.
+func (p *Partial) Finish() (finalRel string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return "", os.ErrClosed
+	}
+	for i, ok := range p.have {
+		if !ok {
+			return "", fmt.Errorf("block %d not downloaded yet", i)
+		}
+	}
+	got, err := HashReader(io.NewSectionReader(p.f, 0, p.h.Size), nil)
+	if err != nil {
+		return "", err
+	}
+	if got.ContentID() != p.cid {
+		for i := range p.have {
+			if i >= len(got.Blocks) || got.Blocks[i] != p.h.Blocks[i] {
+				p.have[i] = false
+				p.verified -= int64(BlockLen(p.h.Size, i))
+			}
+		}
+		p.dirty = true
+		p.saveLocked()
+		return "", fmt.Errorf("%w: %s changed on disk", ErrHashMismatch, p.rel)
+	}
+	if err := p.f.Chmod(0o644); err != nil {
+		return "", err
+	}
+	if err := p.f.Sync(); err != nil {
+		return "", err
+	}
+	if err := p.f.Close(); err != nil {
+		return "", err
+	}
+	p.closed = true
+	dir, base := path.Split(p.rel)
+	for n := 0; n <= maxNumbered; n++ {
+		name := base
+		if n > 0 {
+			name = numbered(base, n)
+		}
+		final := dir + name
+		ok, err := p.place(filepath.FromSlash(final))
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			p.s.root.Remove(p.stateName)
+			return final, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no free name", p.rel)
+}
+
+// place moves the partial to final unless final exists; false means taken.
+func (p *Partial) place(final string) (bool, error) {
+	err := p.s.root.Link(p.partName, final)
+	if err == nil {
+		// A leftover link is harmless: a later OpenPartial finds it complete.
+		p.s.root.Remove(p.partName)
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	// No hard links here (e.g. FAT): claim the name exclusively, then
+	// rename over our own placeholder.
+	f, err := p.s.root.OpenFile(final, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	f.Close()
+	if err := p.s.root.Rename(p.partName, final); err != nil {
+		p.s.root.Remove(final)
+		return false, err
+	}
+	return true, nil
+}
+
+// Close saves the state and closes the file, keeping both for a later resume.
+// Closing a finished or closed Partial is a no-op.
+func (p *Partial) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	err := p.saveLocked()
+	if cerr := p.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
