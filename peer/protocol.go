@@ -44,6 +44,7 @@ const (
 	ReadHeaderTimeout     = 10 * time.Second
 	IdleTimeout           = 90 * time.Second
 	WriteStallTimeout     = 30 * time.Second
+	BodyReadTimeout       = 30 * time.Second
 	DialTimeout           = 5 * time.Second
 	TLSHandshakeTimeout   = 5 * time.Second
 	ResponseHeaderTimeout = 15 * time.Second
@@ -134,7 +135,10 @@ func (e *StatusError) Unwrap() error {
 // statusOf maps an error to the HTTP status the server answers with. It is
 // the only place where errors become status codes.
 func statusOf(err error) int {
+	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, share.ErrBadPath), errors.Is(err, share.ErrBadName),
 		errors.Is(err, share.ErrBadContentID), errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest

@@ -147,12 +147,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	tcfg.NextProtos = []string{"http/1.1"}
 	baseCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var handlers sync.WaitGroup
+	// Handlers are counted so that Serve returns only after the last one;
+	// once closing, no new one is counted (it is refused instead).
+	var (
+		handlers sync.WaitGroup
+		hmu      sync.Mutex
+		closing  bool
+	)
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hmu.Lock()
+			if closing {
+				hmu.Unlock()
+				writeError(w, http.StatusServiceUnavailable, errors.New("shutting down"))
+				return
+			}
 			handlers.Add(1)
+			hmu.Unlock()
 			defer handlers.Done()
 			s.serveHTTP(w, r)
 		}),
@@ -180,6 +193,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	cancel()
 	srv.Close()
+	hmu.Lock()
+	closing = true
+	hmu.Unlock()
 	handlers.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -222,9 +238,19 @@ func writeJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// readJSON decodes a bounded request body into v.
-func readJSON(r *http.Request, v any) error {
+// readJSON decodes a bounded request body into v. The body must arrive
+// within BodyReadTimeout.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(BodyReadTimeout))
+	// Cleared at once: a deadline left on the connection would cancel a
+	// long response that follows.
+	defer rc.SetReadDeadline(time.Time{})
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	return nil
@@ -349,9 +375,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 }
 
 // readCIDs reads and validates a {"cids":[...]} request body.
-func readCIDs(r *http.Request) ([]string, error) {
+func readCIDs(w http.ResponseWriter, r *http.Request) ([]string, error) {
 	var req cidList
-	if err := readJSON(r, &req); err != nil {
+	if err := readJSON(w, r, &req); err != nil {
 		return nil, err
 	}
 	if len(req.CIDs) > MaxCIDs {
@@ -366,7 +392,7 @@ func readCIDs(r *http.Request) ([]string, error) {
 }
 
 func (s *Server) has(w http.ResponseWriter, r *http.Request) {
-	cids, err := readCIDs(r)
+	cids, err := readCIDs(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -571,7 +597,7 @@ func parseRange(v string, size int64) (off, n int64, partial bool, err error) {
 }
 
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
-	cids, err := readCIDs(r)
+	cids, err := readCIDs(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -625,7 +651,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 func (s *Server) goodbye(w http.ResponseWriter, r *http.Request) {
 	var in Info
 	// The body is optional; a malformed one is ignored.
-	json.NewDecoder(r.Body).Decode(&in)
+	readJSON(w, r, &in)
 	if s.opts.Hooks.Goodbye != nil {
 		s.opts.Hooks.Goodbye(callerFP(r), in)
 	}
@@ -634,7 +660,7 @@ func (s *Server) goodbye(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) hello(w http.ResponseWriter, r *http.Request) {
 	var in Info
-	if err := readJSON(r, &in); err != nil {
+	if err := readJSON(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}

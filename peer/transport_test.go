@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func randomBytes(t testing.TB, n int) []byte {
 	return b
 }
 
-func startPeer(t *testing.T, po peerOpts) *testPeer {
+func startPeer(t testing.TB, po peerOpts) *testPeer {
 	t.Helper()
 	src := t.TempDir()
 	shared := filepath.Join(src, "files")
@@ -121,7 +122,7 @@ func startPeer(t *testing.T, po peerOpts) *testPeer {
 	return &testPeer{id: id, lib: lib, srv: srv, addr: ln.Addr().String(), src: src}
 }
 
-func newIdentity(t *testing.T) *identity.Identity {
+func newIdentity(t testing.TB) *identity.Identity {
 	t.Helper()
 	id, err := identity.Load(t.TempDir())
 	if err != nil {
@@ -131,7 +132,7 @@ func newIdentity(t *testing.T) *identity.Identity {
 }
 
 // client returns a client of p with a fresh identity and Known store.
-func (p *testPeer) client(t *testing.T) *Client {
+func (p *testPeer) client(t testing.TB) *Client {
 	t.Helper()
 	known, err := identity.OpenKnown(t.TempDir())
 	if err != nil {
@@ -172,7 +173,7 @@ func (p *testPeer) get(t *testing.T, hc *http.Client, target string, hdr map[str
 	return resp.StatusCode, resp.Header, b
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -527,19 +528,22 @@ func TestMetadataEndpoints(t *testing.T) {
 		t.Errorf("bad cid: %d", code)
 	}
 	// Request bodies are bounded and validated.
-	for _, body := range []string{
-		`{"cids":["nope"]}`,
-		`{"cids":` + strings.Repeat("[", 100) + `}`,
-		`{"cids":["` + strings.Repeat("a", MaxRequestBody) + `"]}`,
-		fmt.Sprintf(`{"cids":[%s"%s"]}`, strings.Repeat(`"`+missing+`",`, MaxCIDs), missing),
+	for _, c := range []struct {
+		body string
+		code int
+	}{
+		{`{"cids":["nope"]}`, 400},
+		{`{"cids":` + strings.Repeat("[", 100) + `}`, 400},
+		{`{"cids":["` + strings.Repeat("a", MaxRequestBody) + `"]}`, 413},
+		{fmt.Sprintf(`{"cids":[%s"%s"]}`, strings.Repeat(`"`+missing+`",`, MaxCIDs), missing), 400},
 	} {
-		resp, err := hc.Post("https://"+p.addr+"/v1/has", "application/json", strings.NewReader(body))
+		resp, err := hc.Post("https://"+p.addr+"/v1/has", "application/json", strings.NewReader(c.body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 400 {
-			t.Errorf("has body of %d bytes: status %d", len(body), resp.StatusCode)
+		if resp.StatusCode != c.code {
+			t.Errorf("has body of %d bytes: status %d, want %d", len(c.body), resp.StatusCode, c.code)
 		}
 	}
 }
@@ -640,4 +644,49 @@ func TestHelloGoodbye(t *testing.T) {
 		t.Fatalf("unexpected hook call %+v", got)
 	default:
 	}
+}
+
+func TestChangedFile(t *testing.T) {
+	p := startPeer(t, peerOpts{files: map[string][]byte{"f": []byte("original")}, hash: true})
+	e, _ := p.lib.Stat("files/f")
+	if err := os.WriteFile(filepath.Join(p.src, "files", "f"), []byte("changed, longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	err := p.client(t).ReadRange(ctx, e.ContentID, 0, make([]byte, 8))
+	if !errors.Is(err, share.ErrChanged) {
+		t.Fatalf("changed file: %v, want ErrChanged", err)
+	}
+	code, _, _ := p.get(t, p.raw(t), "/v1/file?path=files/f", nil)
+	if code != http.StatusConflict {
+		t.Fatalf("changed file: status %d, want 409", code)
+	}
+}
+
+// BenchmarkReadRange measures block downloads (1 MiB ranges, 8 in
+// flight) from one peer over loopback TLS.
+func BenchmarkReadRange(b *testing.B) {
+	const blocks = 16
+	data := randomBytes(b, blocks*share.BlockSize)
+	p := startPeer(b, peerOpts{files: map[string][]byte{"f": data}, hash: true})
+	e, _ := p.lib.Stat("files/f")
+	c := p.client(b)
+	ctx := ctxT(b)
+	if _, err := c.Info(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	b.SetBytes(share.BlockSize)
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, share.BlockSize)
+		for pb.Next() {
+			i := next.Add(1) % blocks
+			if err := c.ReadRange(ctx, e.ContentID, i*share.BlockSize, buf); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
