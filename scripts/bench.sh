@@ -137,7 +137,7 @@ if [[ $have_porch -eq 0 ]]; then
 fi
 
 # --- porch: alice serves the same folders ---
-porch_in 0 share add "$share/big" "$share/many" --data "$work/alice/data" >/dev/null
+nsx 0 "$porch" share add "$share/big" "$share/many" --data "$work/alice/data" >/dev/null
 serve 0
 alice_pid=$last
 # Wait until alice has hashed the big file (its listing shows a content id).
@@ -159,7 +159,7 @@ rm -rf "$work/carol/dl"/*
 
 # --- (c) one source vs two, each limited to $rate ---
 cp --reflink=auto "$share/big/big.bin" "$work/bob/share/big/big.bin"
-porch_in 1 share add "$work/bob/share/big" --data "$work/bob/data" >/dev/null
+nsx 1 "$porch" share add "$work/bob/share/big" --data "$work/bob/data" >/dev/null
 serve 0 --max-upload "$rate"
 t=$(now); porch_in 2 get alice/big/big.bin --to "$work/carol/dl/one" 2>/dev/null
 one=$(elapsed "$t")
