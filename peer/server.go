@@ -218,6 +218,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
 	if code == http.StatusInternalServerError {
 		s.log.Warn("request failed", "path", r.URL.Path, "err", err)
+		// The details stay in the log: they may name local paths.
+		err = errors.New("internal error")
 	}
 	writeError(w, code, err)
 }
