@@ -75,6 +75,7 @@ type Server struct {
 	mux    *http.ServeMux
 	lnMu   sync.Mutex
 	ln     *limitListener
+	stall  time.Duration // WriteStallTimeout; shorter in tests
 }
 
 // bufSize is the size of the pooled buffers file bytes are sent from.
@@ -108,6 +109,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		slots:  newFairSem(opts.UploadSlots),
 		bucket: newTokenBucket(opts.MaxUpload),
 		mux:    http.NewServeMux(),
+		stall:  WriteStallTimeout,
 	}
 	s.mux.HandleFunc("GET /v1/info", s.info)
 	s.mux.HandleFunc("GET /v1/ls", s.ls)
@@ -533,7 +535,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, f File, buf []by
 		if err := s.bucket.Wait(ctx, have); err != nil {
 			return err
 		}
-		rc.SetWriteDeadline(time.Now().Add(WriteStallTimeout))
+		rc.SetWriteDeadline(time.Now().Add(s.stall))
 		if _, err := w.Write(buf[:have]); err != nil {
 			return err
 		}
@@ -635,7 +637,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		}
 		total += size
 		binary.BigEndian.PutUint64(hdr[:], uint64(size))
-		rc.SetWriteDeadline(time.Now().Add(WriteStallTimeout))
+		rc.SetWriteDeadline(time.Now().Add(s.stall))
 		_, err = w.Write(hdr[:])
 		if err == nil {
 			err = s.stream(w, r, f, buf, 0, size, 0)
