@@ -167,9 +167,6 @@ func (c *Client) label() string {
 // otherwise it returns a *StatusError.
 func (c *Client) do(ctx context.Context, method, rawPath string, query url.Values, body any, hdr http.Header, want int) (*http.Response, error) {
 	u := url.URL{Scheme: "https", Host: clientHost, Path: rawPath}
-	if strings.Contains(rawPath, "%") {
-		u.RawPath = rawPath
-	}
 	if query != nil {
 		u.RawQuery = query.Encode()
 	}

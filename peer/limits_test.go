@@ -672,3 +672,21 @@ func TestClientInfoLies(t *testing.T) {
 		t.Fatalf("other id: %v, want ErrBadResponse", err)
 	}
 }
+
+func TestWriteStall(t *testing.T) {
+	big := make([]byte, 48<<20) // more than loopback socket buffers hold
+	p := startPeer(t, peerOpts{files: map[string][]byte{"big": big}, stall: 200 * time.Millisecond})
+	me := newIdentity(t)
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tc := tlsClient(conn, me, p.id.Fingerprint)
+	if _, err := io.WriteString(tc, "GET /v1/file?path=files/big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The client never reads: the upload must give up and free its slot.
+	waitFor(t, "upload to start", func() bool { return p.srv.slots.holding(me.Fingerprint) == 1 })
+	waitFor(t, "stalled upload to give up", func() bool { return p.srv.slots.holding(me.Fingerprint) == 0 })
+}

@@ -76,6 +76,7 @@ type Server struct {
 	mux    *http.ServeMux
 	lnMu   sync.Mutex
 	ln     *limitListener
+	stall  time.Duration // WriteStallTimeout; shorter in tests
 }
 
 // bufSize is the size of the pooled buffers file bytes are sent from.
@@ -109,6 +110,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		slots:  newFairSem(opts.UploadSlots),
 		bucket: newTokenBucket(opts.MaxUpload),
 		mux:    http.NewServeMux(),
+		stall:  WriteStallTimeout,
 	}
 	s.mux.HandleFunc("GET /v1/info", s.info)
 	s.mux.HandleFunc("GET /v1/ls", s.ls)
@@ -219,6 +221,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
 	if code == http.StatusInternalServerError {
 		s.log.Warn("request failed", "path", r.URL.Path, "err", err)
+		// The details stay in the log: they may name local paths.
+		err = errors.New("internal error")
 	}
 	writeError(w, code, err)
 }
@@ -533,7 +537,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, f File, buf []by
 		if err := s.bucket.Wait(ctx, have); err != nil {
 			return err
 		}
-		rc.SetWriteDeadline(time.Now().Add(WriteStallTimeout))
+		rc.SetWriteDeadline(time.Now().Add(s.stall))
 		if _, err := w.Write(buf[:have]); err != nil {
 			return err
 		}
@@ -635,7 +639,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		}
 		total += size
 		binary.BigEndian.PutUint64(hdr[:], uint64(size))
-		rc.SetWriteDeadline(time.Now().Add(WriteStallTimeout))
+		rc.SetWriteDeadline(time.Now().Add(s.stall))
 		_, err = w.Write(hdr[:])
 		if err == nil {
 			err = s.stream(w, r, f, buf, 0, size, 0)

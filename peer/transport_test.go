@@ -38,6 +38,7 @@ type peerOpts struct {
 	wrap  func(Library) Library
 	opts  ServerOptions
 	hash  bool
+	stall time.Duration // the server's write stall timeout, if not zero
 }
 
 func randomBytes(t testing.TB, n int) []byte {
@@ -107,6 +108,9 @@ func startPeer(t testing.TB, po peerOpts) *testPeer {
 	srv, err := NewServer(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if po.stall > 0 {
+		srv.stall = po.stall
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,9 +1,17 @@
 package identity
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -258,4 +266,46 @@ func FuzzValidFingerprint(f *testing.F) {
 			}
 		}
 	})
+}
+
+// writePair writes a self-signed certificate for key into dir.
+func writePair(t *testing.T, dir string, key crypto.Signer) string {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, certFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(filepath.Join(dir, keyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600)
+	return FingerprintOf(der)
+}
+
+func TestLoadKeyTypes(t *testing.T) {
+	dir := t.TempDir()
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	fp := writePair(t, dir, ec)
+	id, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Fingerprint != fp {
+		t.Fatal("ECDSA P-256 pair not used")
+	}
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	fp = writePair(t, dir, p384)
+	id, err = Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Fingerprint == fp {
+		t.Fatal("ECDSA P-384 pair accepted")
+	}
+	if _, ok := id.Cert.PrivateKey.(ed25519.PrivateKey); !ok {
+		t.Fatalf("replacement key is %T", id.Cert.PrivateKey)
+	}
 }
