@@ -252,19 +252,23 @@ func (t *Transfers) Cancel(id string) error {
 
 // Close stops every running transfer, leaving them to resume next time.
 func (t *Transfers) Close() {
+	type stopper struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
 	t.mu.Lock()
 	t.closed = true
-	var running []*transfer
+	var running []stopper
 	for _, tr := range t.list {
 		if tr.cancel != nil {
 			tr.info.State = TransferPaused
-			running = append(running, tr)
+			running = append(running, stopper{tr.cancel, tr.done})
 		}
 	}
 	t.mu.Unlock()
-	for _, tr := range running {
-		tr.cancel()
-		<-tr.done
+	for _, r := range running {
+		r.cancel()
+		<-r.done
 	}
 	t.wg.Wait()
 	t.save()
