@@ -126,17 +126,20 @@ func (v *browseView) navigate(path string) {
 	})
 }
 
-func (v *browseView) showMessage(o fyne.CanvasObject) {
+func (v *browseView) showMessage(o fyne.CanvasObject) { showInstead(v.message, v.list, o) }
+
+// showInstead shows o in message in place of list, or list again when o is nil.
+func showInstead(message *fyne.Container, list fyne.CanvasObject, o fyne.CanvasObject) {
 	if o == nil {
-		v.message.Objects = nil
-		v.message.Hide()
-		v.list.Show()
+		message.Objects = nil
+		message.Hide()
+		list.Show()
 	} else {
-		v.message.Objects = []fyne.CanvasObject{o}
-		v.message.Show()
-		v.list.Hide()
+		message.Objects = []fyne.CanvasObject{o}
+		message.Show()
+		list.Hide()
 	}
-	v.message.Refresh()
+	message.Refresh()
 }
 
 func (v *browseView) setCrumbs() {

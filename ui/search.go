@@ -83,18 +83,7 @@ func (v *searchView) run(text string) {
 	})
 }
 
-func (v *searchView) setMessage(o fyne.CanvasObject) {
-	if o == nil {
-		v.message.Objects = nil
-		v.message.Hide()
-		v.list.Show()
-	} else {
-		v.message.Objects = []fyne.CanvasObject{o}
-		v.message.Show()
-		v.list.Hide()
-	}
-	v.message.Refresh()
-}
+func (v *searchView) setMessage(o fyne.CanvasObject) { showInstead(v.message, v.list, o) }
 
 // groupResults merges results that are the same file (same content id, or
 // same name and size when not yet hashed), keeping the first one's order
