@@ -557,11 +557,6 @@ func cmdGet(o *options) error {
 		if err != nil {
 			return err
 		}
-		// Give the other neighbours that answered a moment to be verified, so
-		// that every one holding the same files is used as a source.
-		settle, cancel := context.WithTimeout(ctx, 3*time.Second)
-		eng.Settle(settle, time.Second)
-		cancel()
 		bar := newProgressBar(o.stderr, filepath.Base(path))
 		res, err := eng.Get(ctx, p.ID, path, to, bar.update)
 		bar.finish()

@@ -172,3 +172,45 @@ func TestE2EManySmallFiles(t *testing.T) {
 	}
 	assertNoPartials(t, to)
 }
+
+// TestE2ELateSource starts a download while only alice is online; bob, who holds the same file,
+// comes online in the middle of it and is drawn from too.
+func TestE2ELateSource(t *testing.T) {
+	needPorch(t)
+	const size = 64 << 20
+	n := newTestNet(t, 3)
+	root := sameFileTwice(t, n, size)
+	n.Start(t, 0, "serve", "--max-upload", "8MB/s")
+	// A first run of bob hashes its copy (the hash cache keeps it), then leaves.
+	bob := n.Start(t, 1, "serve", "--max-upload", "8MB/s")
+	n.Start(t, 2, "serve")
+	waitPeer(t, n, 2, "alice", "bob")
+	waitHashed(t, n, 2, "alice/a/same.bin")
+	waitHashed(t, n, 2, "bob/b/same.bin")
+	if err := bob.Stop(); err != nil {
+		t.Fatalf("stopping bob: %v", err)
+	}
+
+	to := t.TempDir()
+	get := n.Start(t, 2, "get", "alice/a/same.bin", "--to", to, "--data", n.CLIData(2))
+	if !waitFor(t, 30*time.Second, func() bool { return findPartial(to) != "" || get.Exited() }) {
+		t.Fatalf("no .partial in %s:\n%s", to, get.Stderr())
+	}
+	n.Start(t, 1, "serve", "--max-upload", "8MB/s")
+	if get.Exited() {
+		t.Fatalf("the download finished before bob came back; raise its size or lower --max-upload")
+	}
+	code, ok := get.Wait(3 * time.Minute)
+	if !ok {
+		t.Fatalf("get still running after 3 minutes:\n%s", tail(get.Stderr(), 20))
+	}
+	errOut := get.Stderr()
+	t.Logf("carol$ porch get → exit %d\n%s", code, tail(errOut, 4))
+	if code != 0 {
+		t.Fatalf("get: exit %d:\n%s", code, tail(errOut, 20))
+	}
+	sameFile(t, filepath.Join(root, "a/same.bin"), filepath.Join(to, "same.bin"))
+	if got := sourcesUsed(errOut); got != 2 {
+		t.Errorf("get used %d sources, want 2 (bob came online during the download):\n%s", got, tail(errOut, 10))
+	}
+}

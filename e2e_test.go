@@ -322,11 +322,12 @@ func decodeArray(t *testing.T, out, key string, v any) {
 	}
 }
 
-// findPartial is the path of a download in progress under dir ("*.partial"), or "".
+// findPartial is the path of a download in progress under dir ("*.partial", not the short-lived
+// "*.statetmp.partial" its state is written through), or "".
 func findPartial(dir string) string {
 	var found string
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".partial") {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".partial") && !strings.HasSuffix(p, ".statetmp.partial") {
 			found = p
 		}
 		return nil

@@ -129,7 +129,6 @@ type Engine struct {
 	subs    map[int]func(Event)
 	nextSub int
 	ready   chan struct{} // closed once the listener is bound
-	started time.Time     // when Run started discovery
 
 	transfersOnce sync.Once
 	transfers     *Transfers
@@ -310,7 +309,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("discovery: %w", err)
 	}
 	e.mu.Lock()
-	e.disc, e.started = disc, time.Now()
+	e.disc = disc
 	e.mu.Unlock()
 	start("discovery", func() error { return disc.Run(ctx, e.found) })
 	for _, addr := range e.opts.StaticPeers {
@@ -717,29 +716,6 @@ func (e *Engine) Resolve(ref string) (PeerInfo, error) {
 		}
 	}
 	return PeerInfo{}, fmt.Errorf("%w called %q on the network (see 'porch peers')", ErrNoPeer, ref)
-}
-
-// Settle waits until discovery has run for at least d and no neighbour that
-// answered is still being verified, so that a download started right after
-// finding one neighbour also sees the others that hold the same files. It
-// gives up when ctx ends.
-func (e *Engine) Settle(ctx context.Context, d time.Duration) {
-	for {
-		e.mu.Lock()
-		busy := e.started.IsZero() || time.Since(e.started) < d
-		for _, st := range e.peers {
-			busy = busy || (st.verifying && !st.info.Online)
-		}
-		e.mu.Unlock()
-		if !busy {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
 }
 
 // client returns the connection to an online peer.

@@ -204,6 +204,9 @@ func (j *getJob) fetchSmall(ctx context.Context, files []getEntry) error {
 				return fmt.Errorf("%s: %w", en.rel, err)
 			}
 			got[i] = true
+			j.mu.Lock()
+			j.res.Sources = max(j.res.Sources, 1)
+			j.mu.Unlock()
 			j.finished(en.Size, 1)
 			return nil
 		})
@@ -234,11 +237,10 @@ func (j *getJob) fetchLarge(ctx context.Context, en getEntry) error {
 		return fmt.Errorf("%s: %w", en.rel, err)
 	}
 	defer part.Close()
-	sources := j.e.holders(ctx, en.ContentID, j.info.ID)
 	j.mu.Lock()
 	j.file, j.curDone = en.rel, part.Verified()
 	j.mu.Unlock()
-	err = swarm.Fetch(ctx, h, en.ContentID, sources, part, swarm.Options{
+	f := swarm.NewFetcher(h, en.ContentID, part, swarm.Options{
 		OnProgress: func(p swarm.Progress) {
 			j.mu.Lock()
 			j.curDone, j.sources = p.Done, p.Sources
@@ -251,6 +253,10 @@ func (j *getJob) fetchLarge(ctx context.Context, en getEntry) error {
 		},
 		Logger: j.e.log,
 	})
+	f.AddSource(clientSource{j.origin, j.info})
+	stop := j.e.addHolders(ctx, en.ContentID, j.info.ID, f.AddSource)
+	err = f.Run(ctx)
+	stop()
 	if err != nil {
 		if errors.Is(err, swarm.ErrNoSources) {
 			return fmt.Errorf("%s: no neighbour could deliver it (%w); the verified part is kept for the next try", en.rel, err)
@@ -323,36 +329,58 @@ func (m *rateMeter) add(done int64) float64 {
 	return m.rate
 }
 
-// holders returns a swarm source for every online peer that holds cid, the
-// origin first.
-func (e *Engine) holders(ctx context.Context, cid, origin string) []swarm.Source {
-	clients, infos := e.onlinePeers()
-	ctx, cancel := context.WithTimeout(ctx, sourceInfoWait)
-	defer cancel()
-	var mu sync.Mutex
-	var out []swarm.Source
-	var wg sync.WaitGroup
-	for i, c := range clients {
-		if infos[i].ID == origin {
-			mu.Lock()
-			out = append([]swarm.Source{clientSource{c, infos[i]}}, out...)
-			mu.Unlock()
-			continue
+// addHolders calls add with a source for every other online peer that holds
+// cid, now and whenever one comes online, until the returned stop is called
+// (stop waits for the questions in flight). The question is asked of each
+// peer once per time it is seen online.
+func (e *Engine) addHolders(ctx context.Context, cid, origin string, add func(swarm.Source)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		mu    sync.Mutex
+		asked = map[string]bool{origin: true}
+		wg    sync.WaitGroup
+	)
+	ask := func(id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if asked[id] || ctx.Err() != nil {
+			return
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			has, err := c.Has(ctx, []string{cid})
-			if err != nil || len(has) != 1 || has[0] != cid {
+		asked[id] = true
+		wg.Go(func() {
+			c, info, err := e.client(id)
+			if err != nil {
 				return
 			}
-			mu.Lock()
-			out = append(out, clientSource{c, infos[i]})
-			mu.Unlock()
-		}()
+			qctx, qcancel := context.WithTimeout(ctx, sourceInfoWait)
+			defer qcancel()
+			if has, err := c.Has(qctx, []string{cid}); err == nil && len(has) == 1 && has[0] == cid {
+				add(clientSource{c, info})
+			}
+		})
 	}
-	wg.Wait()
-	return out
+	unsubscribe := e.Subscribe(func(ev Event) {
+		switch {
+		case ev.Kind != PeerAdded && ev.Kind != PeerUpdated && ev.Kind != PeerRemoved:
+		case ev.Peer.Online && ev.Kind != PeerRemoved:
+			ask(ev.Peer.ID)
+		default: // gone: ask again if it comes back
+			mu.Lock()
+			delete(asked, ev.Peer.ID)
+			mu.Unlock()
+		}
+	})
+	_, infos := e.onlinePeers()
+	for _, info := range infos {
+		ask(info.ID)
+	}
+	return func() {
+		unsubscribe()
+		mu.Lock()
+		cancel()
+		mu.Unlock()
+		wg.Wait()
+	}
 }
 
 // clientSource adapts a Client to swarm.Source.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 )
 
 // BlockSize is the fixed size of the blocks a file is hashed and transferred
@@ -126,6 +128,44 @@ func HashReader(r io.Reader, buf []byte) (Hashes, error) {
 			return Hashes{}, err
 		}
 	}
+}
+
+// HashAt hashes the first size bytes of r with up to workers goroutines at
+// once, each reading its own blocks (so a file already in the page cache is
+// verified on every core). A file shorter than size is an error wrapping
+// ErrChanged.
+func HashAt(r io.ReaderAt, size int64, workers int) (Hashes, error) {
+	h := Hashes{Size: size, Blocks: make([][HashSize]byte, NumBlocks(size))}
+	workers = max(1, min(workers, len(h.Blocks)))
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			buf := make([]byte, BlockSize)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(h.Blocks) {
+					return
+				}
+				b := buf[:BlockLen(size, i)]
+				if n, err := r.ReadAt(b, int64(i)*BlockSize); n < len(b) {
+					if err == nil || err == io.EOF {
+						err = fmt.Errorf("%w: shorter than %d bytes", ErrChanged, size)
+					}
+					errs[w] = err
+					next.Store(int64(len(h.Blocks))) // stop the others
+					return
+				}
+				h.Blocks[i] = BlockHash(b)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return Hashes{}, err
+	}
+	return h, nil
 }
 
 // ValidContentID reports whether s has the form of a version 1 content id.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"testing"
 )
 
@@ -34,5 +35,17 @@ func BenchmarkBlockHash(b *testing.B) {
 				_ = sha256.Sum256(data)
 			}
 		})
+	}
+}
+
+// BenchmarkHashAt measures the parallel hashing a finished download is
+// verified with, against BenchmarkHashReader's single goroutine.
+func BenchmarkHashAt(b *testing.B) {
+	data := bytes.Repeat([]byte("porch-benchmark!"), 64*BlockSize/16)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := HashAt(bytes.NewReader(data), int64(len(data)), runtime.GOMAXPROCS(0)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -297,11 +297,11 @@ func (p *Partial) Finish() (finalRel string, err error) {
 			return "", fmt.Errorf("block %d not downloaded yet", i)
 		}
 	}
-	got, err := HashReader(io.NewSectionReader(p.f, 0, p.h.Size), nil)
-	if err != nil {
+	got, err := HashAt(p.f, p.h.Size, runtime.GOMAXPROCS(0))
+	if err != nil && !errors.Is(err, ErrChanged) {
 		return "", err
 	}
-	if got.ContentID() != p.cid {
+	if err != nil || got.ContentID() != p.cid {
 		for i := range p.have {
 			if i >= len(got.Blocks) || got.Blocks[i] != p.h.Blocks[i] {
 				p.have[i] = false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 
 	"porch/peer/swarm"
 	"porch/share"
@@ -22,14 +23,18 @@ func (m mirror) ReadRange(_ context.Context, _ string, off int64, p []byte) erro
 	return nil
 }
 
-// file is a Sink that keeps blocks in memory.
+// file is a Sink that keeps blocks in memory. It verifies each block, and
+// takes writes from several goroutines at once; mu guards have.
 type file struct {
 	h    share.Hashes
 	data []byte
+	mu   sync.Mutex
 	have map[int]bool
 }
 
 func (f *file) Missing() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var m []int
 	for i := range f.h.Blocks {
 		if !f.have[i] {
@@ -43,8 +48,10 @@ func (f *file) WriteBlock(i int, data []byte) error {
 	if share.BlockHash(data) != f.h.Blocks[i] {
 		return share.ErrHashMismatch
 	}
-	copy(f.data[i*share.BlockSize:], data)
+	copy(f.data[i*share.BlockSize:], data) // blocks do not overlap
+	f.mu.Lock()
 	f.have[i] = true
+	f.mu.Unlock()
 	return nil
 }
 

@@ -54,8 +54,14 @@ type Source interface {
 
 // Sink receives blocks (share.Partial satisfies it).
 //
-// Fetch calls its methods from one goroutine at a time, never concurrently.
-// WriteBlock must not keep data after it returns: the buffer is reused.
+// The sink is the one place a block is verified: WriteBlock must check data
+// against block i's hash and store nothing, returning an error that wraps
+// share.ErrHashMismatch, when it does not match; that is how Fetch knows a
+// source is corrupt. Fetch calls WriteBlock from the goroutines that fetched
+// the blocks, several at once (so blocks are verified on every core), but
+// never twice at once for one block nor again once a block is stored, and
+// calls Missing only before any WriteBlock. WriteBlock must not keep data after it
+// returns: the buffer is reused.
 type Sink interface {
 	Missing() []int                      // indexes of the blocks not yet stored, any order
 	WriteBlock(i int, data []byte) error // share.ErrHashMismatch when data does not match
@@ -204,17 +210,22 @@ func (f *Fetcher) Run(ctx context.Context) error {
 		return nil
 	}
 	n := share.NumBlocks(f.h.Size)
-	seen := make(map[int]bool, len(missing))
+	stored := make([]bool, n) // true until Missing names the block
+	for i := range stored {
+		stored[i] = true
+	}
 	var need int64
+	remaining := 0
 	q := make(blockQueue, 0, len(missing))
 	for _, b := range missing {
 		if b < 0 || b >= n {
 			return fmt.Errorf("swarm: sink reports block %d missing of %d", b, n)
 		}
-		if seen[b] {
-			continue
+		if !stored[b] {
+			continue // listed twice
 		}
-		seen[b] = true
+		stored[b] = false
+		remaining++
 		need += int64(share.BlockLen(f.h.Size, b))
 		q.push(b)
 	}
@@ -223,7 +234,9 @@ func (f *Fetcher) Run(ctx context.Context) error {
 		opts:      f.opts,
 		queue:     q,
 		inflight:  make(map[int][]*request),
-		remaining: len(seen),
+		stored:    stored,
+		claims:    make([]atomic.Bool, n),
+		remaining: remaining,
 		done:      f.h.Size - need,
 		sources:   make(map[string]*source),
 		results:   make(chan result),
@@ -301,12 +314,20 @@ type request struct {
 	buf       *[]byte
 }
 
-// result is what a worker reports when its read returns.
+// result is what a worker reports once its read, and the write of what it
+// read, have returned.
 type result struct {
-	req     *request
-	data    []byte
-	err     error
-	corrupt bool // read succeeded but the hash did not match
+	req      *request
+	n        int   // bytes read
+	err      error // the read failed
+	dup      bool  // read, but another copy of the block was stored or being stored
+	corrupt  bool  // the sink refused the bytes read: they do not match the hash
+	writeErr error // the sink failed for another reason (e.g. disk full)
+}
+
+// written reports whether this result stored the block.
+func (res result) written() bool {
+	return res.err == nil && !res.dup && !res.corrupt && res.writeErr == nil
 }
 
 // run is the state of one Fetcher.Run. Only the goroutine in loop touches it.
@@ -315,6 +336,8 @@ type run struct {
 	opts Options
 
 	queue     blockQueue         // blocks nobody is fetching, lowest first
+	stored    []bool             // block -> written to the sink, by this run or before it
+	claims    []atomic.Bool      // block -> a worker is writing it or has written it
 	inflight  map[int][]*request // block -> requests fetching it (not cancelled)
 	live      int                // requests whose worker has not reported yet
 	remaining int                // blocks not yet written
@@ -426,7 +449,9 @@ func (r *run) schedule(ctx context.Context, now time.Time) {
 		if s == nil {
 			return
 		}
-		r.start(ctx, s, r.queue.pop(), now)
+		if b := r.queue.pop(); !r.stored[b] && len(r.inflight[b]) == 0 {
+			r.start(ctx, s, b, now)
+		}
 	}
 	for len(r.queue) == 0 && r.live < 2*r.opts.MaxInFlight {
 		s := r.pickSource(now, true)
@@ -492,14 +517,25 @@ func (r *run) start(ctx context.Context, s *source, b int, now time.Time) {
 	rctx, cancel := context.WithCancelCause(ctx)
 	q := r.assign(s, b, now, cancel)
 	buf := (*q.buf)[:share.BlockLen(r.f.h.Size, b)]
-	want := r.f.h.Blocks[b]
 	cid := r.f.cid
-	src := s.src
+	src, sink, claim := s.src, r.f.sink, &r.claims[b]
 	go func() {
 		err := src.ReadRange(rctx, cid, int64(b)*share.BlockSize, buf)
-		res := result{req: q, data: buf, err: err}
-		if err == nil {
-			res.corrupt = share.BlockHash(buf) != want
+		res := result{req: q, n: len(buf), err: err}
+		switch {
+		case err != nil:
+		case !claim.CompareAndSwap(false, true):
+			res.dup = true
+		default:
+			werr := sink.WriteBlock(b, buf)
+			if werr != nil {
+				claim.Store(false) // not stored: another copy may try
+			}
+			if errors.Is(werr, share.ErrHashMismatch) {
+				res.corrupt = true
+			} else {
+				res.writeErr = werr
+			}
 		}
 		cancel(nil)
 		r.results <- res
@@ -531,24 +567,35 @@ func (r *run) release(res result) {
 func (r *run) handle(ctx context.Context, res result) error {
 	defer r.release(res)
 	q, s := res.req, res.req.src
-	if q.cancelled || ctx.Err() != nil {
-		return nil
-	}
-	r.detach(q)
-	now := time.Now()
 	b := q.block
-	switch {
-	case res.err == nil && !res.corrupt:
+	live := !q.cancelled && ctx.Err() == nil
+	if !q.cancelled {
+		r.detach(q)
+	}
+	if res.written() && !r.stored[b] {
+		// Stored bytes count even when the request was given up on (a
+		// stall, the endgame): they are verified.
+		r.stored[b] = true
+		r.remaining--
+		r.done += int64(res.n)
 		for len(r.inflight[b]) > 0 {
 			r.abandon(r.inflight[b][0], errDuplicate)
 		}
-		if err := r.f.sink.WriteBlock(b, res.data); err != nil {
-			return fmt.Errorf("swarm: write block %d: %w", b, err)
-		}
-		r.remaining--
-		r.done += int64(len(res.data))
+	}
+	if !live {
+		return nil
+	}
+	now := time.Now()
+	switch {
+	case res.writeErr != nil:
+		return fmt.Errorf("swarm: write block %d: %w", b, res.writeErr)
+	case res.written() || (res.dup && res.err == nil):
 		s.moved = now
-		s.succeeded(now, len(res.data), r.opts.PerSource)
+		s.succeeded(now, res.n, r.opts.PerSource)
+		if res.dup {
+			// The copy being stored elsewhere may yet prove corrupt.
+			r.requeue(b)
+		}
 		return nil
 	case res.corrupt:
 		s.corrupt = true
@@ -629,10 +676,10 @@ func (r *run) detach(q *request) {
 	}
 }
 
-// requeue puts block b back in the queue unless another request still
-// fetches it. b must not have been written.
+// requeue puts block b back in the queue unless it is stored or another
+// request still fetches it.
 func (r *run) requeue(b int) {
-	if len(r.inflight[b]) == 0 {
+	if !r.stored[b] && len(r.inflight[b]) == 0 {
 		r.queue.push(b)
 	}
 }

@@ -527,16 +527,22 @@ func TestWindowAdapts(t *testing.T) {
 // failingSink refuses writes after the first n, like a full disk.
 type failingSink struct {
 	*memSink
-	n int
+	mu sync.Mutex
+	n  int
 }
 
 var errDiskFull = errors.New("no space left on device")
 
 func (k *failingSink) WriteBlock(i int, data []byte) error {
-	if k.n == 0 {
+	k.mu.Lock()
+	full := k.n == 0
+	if !full {
+		k.n--
+	}
+	k.mu.Unlock()
+	if full {
 		return errDiskFull
 	}
-	k.n--
 	return k.memSink.WriteBlock(i, data)
 }
 
