@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ const (
 	hashWait       = 2 * time.Minute // how long to wait for a source to finish hashing
 	batchMaxFiles  = 1000
 	batchMaxBytes  = 64 << 20
+	smallWriters   = 4 // goroutines creating small files
 	hasChunk       = 1000
 	sourceInfoWait = 5 * time.Second
 )
@@ -40,13 +42,15 @@ type GetResult struct {
 	Sources      int    // most peers any one file was drawn from
 }
 
-// getJob is one download in progress; mu guards the progress fields.
+// getJob is one download in progress; mu guards the progress fields and
+// the result.
 type getJob struct {
 	e        *Engine
 	origin   *Client
 	info     PeerInfo
 	store    *share.Store
 	onProg   func(GetProgress)
+	repMu    sync.Mutex // held while onProg runs
 	mu       sync.Mutex
 	total    int64
 	doneBase int64 // bytes of finished files
@@ -168,7 +172,9 @@ func (j *getJob) listing(ctx context.Context, p string) ([]getEntry, error) {
 }
 
 // fetchSmall fetches single-block files in batches from the origin: one
-// request per thousand files rather than one per file.
+// request per thousand files rather than one per file. Each file is verified
+// as it arrives and handed to a few writers, so that creating files (several
+// system calls each) runs on every core while the batch streams in.
 func (j *getJob) fetchSmall(ctx context.Context, files []getEntry) error {
 	var todo []getEntry
 	for _, en := range files {
@@ -178,10 +184,62 @@ func (j *getJob) fetchSmall(ctx context.Context, files []getEntry) error {
 		}
 		todo = append(todo, en)
 	}
+	if len(todo) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type put struct {
+		en   getEntry
+		h    share.Hashes
+		data []byte
+	}
+	puts := make(chan put, smallWriters*4)
+	var wg sync.WaitGroup
+	for range smallWriters {
+		wg.Go(func() {
+			for p := range puts {
+				if ctx.Err() != nil {
+					continue
+				}
+				if _, err := j.store.Put(p.en.rel, p.h, p.data); err != nil {
+					cancel(fmt.Errorf("%s: %w", p.en.rel, err))
+					continue
+				}
+				j.finished(p.en.Size, 1)
+			}
+		})
+	}
+	err := j.fetchBatches(ctx, todo, func(en getEntry, data []byte) error {
+		h := share.Hashes{Size: int64(len(data))}
+		if len(data) > 0 {
+			h.Blocks = [][share.HashSize]byte{share.BlockHash(data)}
+		}
+		if h.ContentID() != en.ContentID {
+			return fmt.Errorf("%s sent bytes for %s that do not match its content id", j.info.Name, en.Path)
+		}
+		select {
+		case puts <- put{en, h, bytes.Clone(data)}:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	})
+	close(puts)
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && err == nil {
+		err = cause
+	}
+	return err
+}
+
+// fetchBatches asks the origin for todo in batches and calls got with each
+// file's bytes (valid only during the call), in order.
+func (j *getJob) fetchBatches(ctx context.Context, todo []getEntry, got func(getEntry, []byte) error) error {
 	for len(todo) > 0 {
-		n, bytes := 0, int64(0)
-		for n < len(todo) && n < batchMaxFiles && bytes+todo[n].Size <= batchMaxBytes {
-			bytes += todo[n].Size
+		n, size := 0, int64(0)
+		for n < len(todo) && n < batchMaxFiles && size+todo[n].Size <= batchMaxBytes {
+			size += todo[n].Size
 			n++
 		}
 		batch := todo[:n]
@@ -190,35 +248,26 @@ func (j *getJob) fetchSmall(ctx context.Context, files []getEntry) error {
 		for i, en := range batch {
 			cids[i] = en.ContentID
 		}
-		got := make([]bool, len(batch))
+		seen := make([]bool, len(batch))
 		err := j.origin.Batch(ctx, cids, func(i int, data []byte) error {
-			en := batch[i]
-			h := share.Hashes{Size: int64(len(data))}
-			if len(data) > 0 {
-				h.Blocks = [][share.HashSize]byte{share.BlockHash(data)}
-			}
-			if h.ContentID() != en.ContentID {
-				return fmt.Errorf("%s sent bytes for %s that do not match its content id", j.info.Name, en.Path)
-			}
-			if _, err := j.store.Put(en.rel, h, data); err != nil {
-				return fmt.Errorf("%s: %w", en.rel, err)
-			}
-			got[i] = true
-			j.mu.Lock()
-			j.res.Sources = max(j.res.Sources, 1)
-			j.mu.Unlock()
-			j.finished(en.Size, 1)
-			return nil
+			seen[i] = true
+			return got(batch[i], data)
 		})
 		if err != nil {
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return cause
+			}
 			return friendly(j.info, err)
 		}
-		for i, ok := range got {
+		for i, ok := range seen {
 			if !ok {
 				return fmt.Errorf("%s no longer has %s (it changed or was removed)", j.info.Name, batch[i].Path)
 			}
 		}
 	}
+	j.mu.Lock()
+	j.res.Sources = max(j.res.Sources, 1)
+	j.mu.Unlock()
 	return nil
 }
 
@@ -295,6 +344,9 @@ func (j *getJob) report() {
 	if j.onProg == nil {
 		return
 	}
+	// Writers report from several goroutines; onProg sees one call at a time.
+	j.repMu.Lock()
+	defer j.repMu.Unlock()
 	j.mu.Lock()
 	done := j.doneBase + j.curDone
 	p := GetProgress{Done: done, Total: j.total, Rate: j.rate.add(done), Sources: j.sources, File: j.file}

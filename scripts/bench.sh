@@ -7,14 +7,16 @@
 #   scripts/bench.sh                     # 1 GiB file, 10,000 x 4 KiB files, 2 sources vs 1
 #   BENCH_BIG_MIB=256 BENCH_RATE=30MB/s scripts/bench.sh
 #
-# Prints a table: wall time of each case for porch and the baseline and their ratio, the
-# two-source speed-up under --max-upload, and peak RSS (VmHWM) of both servers and clients.
+# Prints a table: wall time of each case for porch and the baseline (medians of BENCH_RUNS runs,
+# taking turns) and porch's speed as a percentage of the baseline's, the two-source speed-up
+# under --max-upload, and peak RSS (VmHWM) of both servers and clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 big_mib=${BENCH_BIG_MIB:-1024}   # (a) size of the big file
 many=${BENCH_MANY:-10000}        # (b) number of 4 KiB files
 rate=${BENCH_RATE:-50MB/s}       # (c) --max-upload of each source
+runs=${BENCH_RUNS:-3}            # (a) and (b) are run this many times; medians are shown
 
 if [[ -z ${PORCH_BENCH_INNER:-} ]]; then
   scripts/deps.sh test
@@ -92,6 +94,10 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 hwm() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# speed A_S B_S: how fast A was as a percentage of B, from their times.
+speed() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.0f%%", 100 * b / a; else print "-" }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+maxof() { awk -v a="$1" -v b="$2" 'BEGIN { print (b != "?" && b > a) ? b : a }'; }
 # timed_rss I CMD...: runs CMD in peer I's namespace; its peak RSS in MiB lands in $work/rss.mib
 # (via /usr/bin/time when present, else "?").
 timed_rss() {
@@ -104,7 +110,7 @@ timed_rss() {
   fi
 }
 rows=()
-row() { rows+=("$(printf '%-38s %10s %10s %8s' "$@")"); }
+row() { rows+=("$(printf '%-38s %10s %10s %12s' "$@")"); }
 
 # --- data ---
 share=$work/alice/share
@@ -114,48 +120,61 @@ head -c "$((big_mib << 20))" /dev/urandom >"$share/big/big.bin"
 echo hello >"$share/big/tiny.txt"
 (cd "$share/many" && head -c "$((many * 4096))" /dev/urandom | split -b 4096 -a 5 -d - f)
 
-# --- baseline server in alice's namespace ---
+# --- baseline server in alice's namespace, porch beside it ---
 bg 0 benchserve "$bin/benchserve" -addr 10.213.0.10:8080 -dir "$share"
 base_pid=$last
 for _ in $(seq 50); do nsx 2 curl -sf -o /dev/null http://10.213.0.10:8080/files/big/tiny.txt && break; sleep 0.1; done
+if [[ $have_porch -eq 1 ]]; then
+  nsx 0 "$porch" share add "$share/big" "$share/many" --data "$work/alice/data" >/dev/null
+  serve 0
+  alice_pid=$last
+  # Wait until alice has hashed the big file (its listing shows a content id).
+  for _ in $(seq 600); do
+    porch_in 2 ls alice/big/big.bin --json 2>/dev/null | grep -q '"cid": *"p1-' && break
+    sleep 1
+  done
+  t=$(now); porch_in 2 get alice/big/tiny.txt --to "$work/carol/dl/tiny" 2>/dev/null
+  porch_tiny=$(elapsed "$t")
+fi
 
-t=$(now); timed_rss 2 curl -sf -o "$work/carol/dl/big.bin" http://10.213.0.10:8080/files/big/big.bin
-curl_big=$(elapsed "$t"); curl_rss=$(cat "$work/rss.mib")
-mkdir -p "$work/carol/dl/tar"
-t=$(now); nsx 2 bash -c "curl -sf http://10.213.0.10:8080/tar/many | tar -x -C '$work/carol/dl/tar'"
-curl_many=$(elapsed "$t")
+# Each case runs $runs times, the baseline and porch taking turns, so that both see the same
+# machine; the table shows the medians and the largest peak RSS.
+t_curl_big=() t_curl_many=() t_porch_big=() t_porch_many=() curl_rss=0 porch_rss=0
+for run in $(seq "$runs"); do
+  echo "bench.sh: run $run of $runs" >&2
+  t=$(now); timed_rss 2 curl -sf -o "$work/carol/dl/big.bin" http://10.213.0.10:8080/files/big/big.bin
+  t_curl_big+=("$(elapsed "$t")"); curl_rss=$(maxof "$curl_rss" "$(cat "$work/rss.mib")")
+  rm -rf "${work:?}/carol/dl"/*
+  if [[ $have_porch -eq 1 ]]; then
+    t=$(now); timed_rss 2 "$porch" get alice/big/big.bin --to "$work/carol/dl/big" --data "$work/carol/cli" --iface porch0
+    t_porch_big+=("$(elapsed "$t")"); porch_rss=$(maxof "$porch_rss" "$(cat "$work/rss.mib")")
+    cmp -s "$share/big/big.bin" "$work/carol/dl/big/big.bin" || echo "bench.sh: big.bin differs!" >&2
+    rm -rf "${work:?}/carol/dl"/*
+  fi
+  mkdir -p "$work/carol/dl/tar"
+  t=$(now); nsx 2 bash -c "curl -sf http://10.213.0.10:8080/tar/many | tar -x -C '$work/carol/dl/tar'"
+  t_curl_many+=("$(elapsed "$t")")
+  rm -rf "${work:?}/carol/dl"/*
+  if [[ $have_porch -eq 1 ]]; then
+    t=$(now); porch_in 2 get alice/many --to "$work/carol/dl/many"
+    t_porch_many+=("$(elapsed "$t")")
+    rm -rf "${work:?}/carol/dl"/*
+  fi
+done
 base_hwm=$(hwm "$base_pid")
-rm -rf "$work/carol/dl"/*
+curl_big=$(median "${t_curl_big[@]}") curl_many=$(median "${t_curl_many[@]}")
 
 if [[ $have_porch -eq 0 ]]; then
-  row "case" "porch s" "curl s" "ratio"
+  row "case" "porch s" "curl s" "porch/curl"
   row "(a) ${big_mib} MiB file" "-" "$curl_big" "-"
   row "(b) $many x 4 KiB files" "-" "$curl_many" "-"
   row "peak RSS MiB: server / client" "-" "$base_hwm / $curl_rss" "-"
   printf '%s\n' "${rows[@]}"
   exit 0
 fi
-
-# --- porch: alice serves the same folders ---
-nsx 0 "$porch" share add "$share/big" "$share/many" --data "$work/alice/data" >/dev/null
-serve 0
-alice_pid=$last
-# Wait until alice has hashed the big file (its listing shows a content id).
-for _ in $(seq 600); do
-  porch_in 2 ls alice/big/big.bin --json 2>/dev/null | grep -q '"cid": *"p1-' && break
-  sleep 1
-done
-
-t=$(now); porch_in 2 get alice/big/tiny.txt --to "$work/carol/dl/tiny" 2>/dev/null
-porch_tiny=$(elapsed "$t")
-t=$(now); timed_rss 2 "$porch" get alice/big/big.bin --to "$work/carol/dl/big" --data "$work/carol/cli" --iface porch0
-porch_big=$(elapsed "$t"); porch_rss=$(cat "$work/rss.mib")
-cmp -s "$share/big/big.bin" "$work/carol/dl/big/big.bin" || echo "bench.sh: big.bin differs!" >&2
-t=$(now); porch_in 2 get alice/many --to "$work/carol/dl/many"
-porch_many=$(elapsed "$t")
+porch_big=$(median "${t_porch_big[@]}") porch_many=$(median "${t_porch_many[@]}")
 alice_hwm=$(hwm "$alice_pid")
 kill -TERM "$alice_pid"; wait "$alice_pid" 2>/dev/null || true
-rm -rf "$work/carol/dl"/*
 
 # --- (c) one source vs two, each limited to $rate ---
 cp --reflink=auto "$share/big/big.bin" "$work/bob/share/big/big.bin"
@@ -171,12 +190,12 @@ done
 t=$(now); porch_in 2 get alice/big/big.bin --to "$work/carol/dl/two" 2>"$work/two.err"
 two=$(elapsed "$t")
 
-row "case" "porch s" "curl s" "ratio"
+row "case" "porch s" "curl s" "porch speed"
 row "startup: tiny file (discovery incl.)" "$porch_tiny" "-" "-"
-row "(a) ${big_mib} MiB file" "$porch_big" "$curl_big" "$(ratio "$porch_big" "$curl_big")"
-row "(b) $many x 4 KiB files" "$porch_many" "$curl_many" "$(ratio "$porch_many" "$curl_many")"
+row "(a) ${big_mib} MiB file" "$porch_big" "$curl_big" "$(speed "$porch_big" "$curl_big")"
+row "(b) $many x 4 KiB files" "$porch_many" "$curl_many" "$(speed "$porch_many" "$curl_many")"
 row "(c) 1 source @ $rate" "$one" "-" "-"
-row "(c) 2 sources @ $rate each" "$two" "-" "speedup $(ratio "$one" "$two")"
+row "(c) 2 sources @ $rate each" "$two" "-" "$(ratio "$one" "$two")x"
 row "peak RSS MiB: server (porch/http)" "$alice_hwm" "$base_hwm" "$(ratio "$alice_hwm" "$base_hwm")"
 row "peak RSS MiB: client (porch/curl)" "$porch_rss" "$curl_rss" "$(ratio "$porch_rss" "$curl_rss")"
 printf '%s\n' "${rows[@]}"
