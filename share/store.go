@@ -92,6 +92,7 @@ type Partial struct {
 	stateName string
 	tmpName   string
 	f         *os.File
+	wmu       sync.Mutex // held while writing to f
 
 	mu       sync.Mutex
 	have     []bool
@@ -99,6 +100,11 @@ type Partial struct {
 	dirty    bool
 	lastSave time.Time
 	closed   bool
+
+	// Written blocks go to a goroutine that starts their writeback early
+	// (see writeback); flush is closed, under mu, when the file is.
+	flush   chan [2]int64
+	flushed chan struct{}
 }
 
 // OpenPartial starts or resumes the download of content h to rel. On resume,
@@ -144,7 +150,24 @@ func (s *Store) OpenPartial(rel string, h Hashes) (*Partial, error) {
 		f.Close()
 		return nil, err
 	}
+	flush, flushed := make(chan [2]int64, 64), make(chan struct{})
+	p.flush, p.flushed = flush, flushed
+	go func() {
+		defer close(flushed)
+		for r := range flush {
+			writeback(f, r[0], r[1])
+		}
+	}()
 	return p, nil
+}
+
+// stopFlushLocked stops the writeback goroutine and waits for it. p.mu is held.
+func (p *Partial) stopFlushLocked() {
+	if p.flush != nil {
+		close(p.flush)
+		p.flush = nil
+		<-p.flushed
+	}
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.
@@ -231,7 +254,12 @@ func (p *Partial) WriteBlock(i int, data []byte) error {
 	if BlockHash(data) != p.h.Blocks[i] {
 		return fmt.Errorf("%w: block %d", ErrHashMismatch, i)
 	}
-	if _, err := p.f.WriteAt(data, int64(i)*BlockSize); err != nil {
+	// One write at a time: the kernel serialises writes to a file anyway, and
+	// makes waiting writers spin; blocks are still hashed in parallel above.
+	p.wmu.Lock()
+	_, err := p.f.WriteAt(data, int64(i)*BlockSize)
+	p.wmu.Unlock()
+	if err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -243,6 +271,10 @@ func (p *Partial) WriteBlock(i int, data []byte) error {
 		p.have[i] = true
 		p.verified += int64(len(data))
 		p.dirty = true
+	}
+	select {
+	case p.flush <- [2]int64{int64(i) * BlockSize, int64(len(data))}:
+	default: // behind: the final sync catches up
 	}
 	if time.Since(p.lastSave) >= stateSaveEvery {
 		// The block is safely written; a state that fails to save now is
@@ -297,7 +329,12 @@ func (p *Partial) Finish() (finalRel string, err error) {
 			return "", fmt.Errorf("block %d not downloaded yet", i)
 		}
 	}
+	p.stopFlushLocked()
+	// Read back and hash the whole file while its last writes reach the disk.
+	synced := make(chan error, 1)
+	go func() { synced <- p.f.Sync() }()
 	got, err := HashAt(p.f, p.h.Size, runtime.GOMAXPROCS(0))
+	syncErr := <-synced
 	if err != nil && !errors.Is(err, ErrChanged) {
 		return "", err
 	}
@@ -312,10 +349,10 @@ func (p *Partial) Finish() (finalRel string, err error) {
 		p.saveLocked()
 		return "", fmt.Errorf("%w: %s changed on disk", ErrHashMismatch, p.rel)
 	}
-	if err := p.f.Chmod(0o644); err != nil {
-		return "", err
+	if syncErr != nil {
+		return "", syncErr
 	}
-	if err := p.f.Sync(); err != nil {
+	if err := p.f.Chmod(0o644); err != nil {
 		return "", err
 	}
 	if err := p.f.Close(); err != nil {
@@ -378,6 +415,7 @@ func (p *Partial) Close() error {
 		return nil
 	}
 	p.closed = true
+	p.stopFlushLocked()
 	err := p.saveLocked()
 	if cerr := p.f.Close(); err == nil {
 		err = cerr

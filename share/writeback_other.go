@@ -1,0 +1,9 @@
+//go:build !linux
+
+package share
+
+import "os"
+
+// writeback is a hint that only Linux takes (sync_file_range); elsewhere the
+// final sync does all the work.
+func writeback(*os.File, int64, int64) {}
