@@ -31,11 +31,13 @@ type GetProgress struct {
 	Rate        float64 // bytes per second, smoothed
 	Sources     int     // peers the current file is drawn from
 	File        string  // path of the file being fetched, relative to the destination
+	Folder      bool    // the download is a folder
 }
 
 // GetResult summarises a finished download.
 type GetResult struct {
 	Target       string // the top file or folder as written, relative to the destination
+	Folder       bool   // Target is a folder
 	Files        int    // files written
 	Bytes        int64  // bytes fetched
 	SkippedBytes int64  // bytes of files that were already present
@@ -86,7 +88,7 @@ func (e *Engine) Get(ctx context.Context, peerID, p, dir string, onProgress func
 	if err != nil {
 		return GetResult{}, err
 	}
-	j.res.Target = entries[0].rel
+	j.res.Target, j.res.Folder = entries[0].rel, entries[0].Dir
 	var small, large []getEntry
 	for _, en := range entries {
 		switch {
@@ -349,7 +351,7 @@ func (j *getJob) report() {
 	defer j.repMu.Unlock()
 	j.mu.Lock()
 	done := j.doneBase + j.curDone
-	p := GetProgress{Done: done, Total: j.total, Rate: j.rate.add(done), Sources: j.sources, File: j.file}
+	p := GetProgress{Done: done, Total: j.total, Rate: j.rate.add(done), Sources: j.sources, File: j.file, Folder: j.res.Folder}
 	j.mu.Unlock()
 	j.onProg(p)
 }

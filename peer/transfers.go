@@ -38,6 +38,7 @@ type TransferInfo struct {
 	Path      string    `json:"path"` // on the neighbour
 	Dir       string    `json:"dir"`  // local download folder
 	Name      string    `json:"name"`
+	Folder    bool      `json:"folder,omitempty"` // known once the download has started
 	FinalPath string    `json:"final_path,omitempty"`
 	State     string    `json:"state"`
 	Err       string    `json:"err,omitempty"`
@@ -128,6 +129,7 @@ func (t *Transfers) run(tr *transfer) {
 		res, err := t.e.Get(ctx, info.PeerID, info.Path, info.Dir, func(p GetProgress) {
 			t.mu.Lock()
 			tr.info.Done, tr.info.Total, tr.info.Rate, tr.info.Sources = p.Done, p.Total, p.Rate, p.Sources
+			tr.info.Folder = p.Folder
 			info := tr.info
 			t.mu.Unlock()
 			t.onEvt(info)
@@ -142,6 +144,7 @@ func (t *Transfers) run(tr *transfer) {
 			tr.info.State = TransferDone
 			tr.info.FinalPath = filepath.Join(info.Dir, filepath.FromSlash(res.Target))
 			tr.info.Done = tr.info.Total
+			tr.info.Folder = res.Folder
 		}
 		tr.info.Rate, tr.info.Sources = 0, 0
 		info := tr.info

@@ -2,7 +2,8 @@
 # deps.sh [build|test]: installs the Debian/Ubuntu packages Porch needs, only those missing.
 #   build: the cgo toolchain and the X11/GL headers the Fyne GLFW driver compiles against.
 #   test:  build's packages plus what the test suite uses (Xvfb and Mesa's software GL, iproute2
-#          and ping for the network-namespace harness, xdotool, ImageMagick for screenshots).
+#          and ping for the network-namespace harness, xdotool, ImageMagick for screenshots, a D-Bus
+#          session bus and dunst, a notification server, for the tray and notification checks).
 # Uses sudo when not root. On systems without apt-get it prints what to install and exits 1.
 set -euo pipefail
 
@@ -10,7 +11,7 @@ want=(gcc libc6-dev pkg-config libgl-dev libx11-dev libxcursor-dev libxrandr-dev
       libxinerama-dev libxi-dev libxxf86vm-dev)
 if [[ ${1:-build} == test ]]; then
   want+=(xvfb xauth libgl1-mesa-dri xdotool imagemagick iproute2 iputils-ping util-linux
-         procps curl git)
+         procps curl git dbus-daemon dbus-bin dunst)
 fi
 
 missing=()

@@ -41,7 +41,7 @@ func peerOf(p peer.PeerInfo) Peer {
 }
 
 func transferOf(t peer.TransferInfo) Transfer {
-	return Transfer{ID: t.ID, Name: t.Name, PeerID: t.PeerID, PeerName: t.PeerName, Path: t.Path,
+	return Transfer{ID: t.ID, Name: t.Name, Folder: t.Folder, PeerID: t.PeerID, PeerName: t.PeerName, Path: t.Path,
 		FinalPath: t.FinalPath, Done: t.Done, Total: t.Total, Rate: t.Rate, Sources: t.Sources, State: t.State, Err: t.Err}
 }
 

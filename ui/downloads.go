@@ -174,7 +174,7 @@ func (v *downloadsView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	}
 	t := v.transfers[id]
 	r := o.(*itemRow)
-	r.icon.SetResource(iconFor(share.Entry{Name: t.Name}))
+	r.icon.SetResource(iconFor(share.Entry{Name: t.Name, Dir: t.Folder}))
 	r.name.SetText(t.Name)
 	r.detail.SetText(status(t))
 	if t.State == StateFailed {

@@ -128,6 +128,7 @@ const (
 type Transfer struct {
 	ID        string
 	Name      string // file or folder name
+	Folder    bool   // a folder download (known once it has started)
 	PeerID    string // the neighbour it was started from
 	PeerName  string
 	Path      string // path on that neighbour

@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"porch/share"
@@ -423,5 +424,20 @@ func TestSelfEventsAreNotNeighbours(t *testing.T) {
 	f.emit(Event{Kind: PeerAdded, Peer: f.self})
 	if len(w.peers) != 0 {
 		t.Fatalf("this computer listed as a neighbour: %+v", w.peers)
+	}
+}
+
+func TestFolderTransferHasFolderIcon(t *testing.T) {
+	f := newFakeEngine()
+	f.transfers = []Transfer{
+		{ID: "t1", Name: "holiday", Folder: true, PeerID: alice.ID, Path: "holiday", State: StateRunning, Done: 1, Total: 4},
+		{ID: "t2", Name: "song.mp3", PeerID: alice.ID, Path: "song.mp3", State: StateDone, Done: 4, Total: 4},
+	}
+	w := newTestWindow(t, f)
+	if got := rowNamed(t, w, "holiday").icon.Resource; got != theme.FolderIcon() {
+		t.Errorf("folder transfer icon %v, want the folder icon", got.Name())
+	}
+	if got := rowNamed(t, w, "song.mp3").icon.Resource; got != theme.FileAudioIcon() {
+		t.Errorf("audio transfer icon %v, want the audio file icon", got.Name())
 	}
 }
