@@ -14,10 +14,11 @@ build:
 bench:
 	./scripts/bench.sh
 
-# Desktop bundle via fyne package (needs the fyne tool: go install fyne.io/tools/cmd/fyne@latest).
+# Desktop bundle via fyne package: dist/Porch.tar.xz (the fyne tool is installed into bin/).
 package:
 	./scripts/deps.sh build
-	fyne package -os linux --release
+	test -x bin/fyne || GOBIN=$(CURDIR)/bin go install fyne.io/tools/cmd/fyne@v1.7.4
+	bin/fyne package -os linux --release
 	mkdir -p dist && mv -f ./*.tar.xz dist/
 
 clean:
