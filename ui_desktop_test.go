@@ -110,6 +110,16 @@ func TestUIDesktop(t *testing.T) {
 		t.Errorf("the notification does not name the download and the neighbour:\n%s", tail(watch.Stdout(), 20))
 	}
 	time.Sleep(time.Second)
+	screenshot(t, n, 0, display, filepath.Join("artifacts", "porch-window-notification.png"))
+	// Dismiss the popup (it covers the window's corner) for a clean shot of the window.
+	if ctl, err := exec.LookPath("dunstctl"); err == nil {
+		cmd := exec.Command("ip", "netns", "exec", n.NS(0), ctl, "close-all")
+		cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+bus)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("dunstctl close-all: %v %s", err, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	screenshot(t, n, 0, display, filepath.Join("artifacts", "porch-window-downloaded.png"))
 
 	// The tray, as a StatusNotifierItem host sees it.

@@ -99,14 +99,16 @@ speed() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.0f%%", 100 * b /
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 maxof() { awk -v a="$1" -v b="$2" 'BEGIN { print (b != "?" && b > a) ? b : a }'; }
 # timed_rss I CMD...: runs CMD in peer I's namespace; its peak RSS in MiB lands in $work/rss.mib
-# (via /usr/bin/time when present, else "?").
+# and its CPU time (user + system, seconds) in $work/cpu.s (via /usr/bin/time when present, else
+# "?").
 timed_rss() {
   local i=$1; shift
   if [[ -x /usr/bin/time ]]; then
-    nsx "$i" /usr/bin/time -f %M -o "$work/rss" "$@"
+    nsx "$i" /usr/bin/time -f '%M %U %S' -o "$work/rss" "$@"
     awk '{ printf "%.0f", $1 / 1024 }' "$work/rss" >"$work/rss.mib"
+    awk '{ printf "%.2f", $2 + $3 }' "$work/rss" >"$work/cpu.s"
   else
-    nsx "$i" "$@"; echo "?" >"$work/rss.mib"
+    nsx "$i" "$@"; echo "?" >"$work/rss.mib"; echo "?" >"$work/cpu.s"
   fi
 }
 rows=()
@@ -139,15 +141,17 @@ fi
 
 # Each case runs $runs times, the baseline and porch taking turns, so that both see the same
 # machine; the table shows the medians and the largest peak RSS.
-t_curl_big=() t_curl_many=() t_porch_big=() t_porch_many=() curl_rss=0 porch_rss=0
+t_curl_big=() t_curl_many=() t_porch_big=() t_porch_many=() c_curl_big=() c_porch_big=() curl_rss=0 porch_rss=0
 for run in $(seq "$runs"); do
   echo "bench.sh: run $run of $runs" >&2
   t=$(now); timed_rss 2 curl -sf -o "$work/carol/dl/big.bin" http://10.213.0.10:8080/files/big/big.bin
   t_curl_big+=("$(elapsed "$t")"); curl_rss=$(maxof "$curl_rss" "$(cat "$work/rss.mib")")
+  c_curl_big+=("$(cat "$work/cpu.s")")
   rm -rf "${work:?}/carol/dl"/*
   if [[ $have_porch -eq 1 ]]; then
     t=$(now); timed_rss 2 "$porch" get alice/big/big.bin --to "$work/carol/dl/big" --data "$work/carol/cli" --iface porch0
     t_porch_big+=("$(elapsed "$t")"); porch_rss=$(maxof "$porch_rss" "$(cat "$work/rss.mib")")
+    c_porch_big+=("$(cat "$work/cpu.s")")
     cmp -s "$share/big/big.bin" "$work/carol/dl/big/big.bin" || echo "bench.sh: big.bin differs!" >&2
     rm -rf "${work:?}/carol/dl"/*
   fi
@@ -173,6 +177,7 @@ if [[ $have_porch -eq 0 ]]; then
   exit 0
 fi
 porch_big=$(median "${t_porch_big[@]}") porch_many=$(median "${t_porch_many[@]}")
+porch_cpu=$(median "${c_porch_big[@]}") curl_cpu=$(median "${c_curl_big[@]}")
 alice_hwm=$(hwm "$alice_pid")
 kill -TERM "$alice_pid"; wait "$alice_pid" 2>/dev/null || true
 
@@ -196,6 +201,7 @@ row "(a) ${big_mib} MiB file" "$porch_big" "$curl_big" "$(speed "$porch_big" "$c
 row "(b) $many x 4 KiB files" "$porch_many" "$curl_many" "$(speed "$porch_many" "$curl_many")"
 row "(c) 1 source @ $rate" "$one" "-" "-"
 row "(c) 2 sources @ $rate each" "$two" "-" "$(ratio "$one" "$two")x"
+row "(a) client CPU s (user+sys)" "$porch_cpu" "$curl_cpu" "$(ratio "$porch_cpu" "$curl_cpu")x"
 row "peak RSS MiB: server (porch/http)" "$alice_hwm" "$base_hwm" "$(ratio "$alice_hwm" "$base_hwm")"
 row "peak RSS MiB: client (porch/curl)" "$porch_rss" "$curl_rss" "$(ratio "$porch_rss" "$curl_rss")"
 printf '%s\n' "${rows[@]}"
