@@ -28,6 +28,43 @@ func sameFileTwice(t *testing.T, n *testNet, size int64) (root string) {
 	return root
 }
 
+// startHolders starts alice and bob serving with --max-upload rate and carol serving beside
+// them, waits for waitHolders and returns bob's process.
+func startHolders(t *testing.T, n *testNet, rate string) (bob *proc) {
+	t.Helper()
+	n.Start(t, 0, "serve", "--max-upload", rate)
+	bob = n.Start(t, 1, "serve", "--max-upload", rate)
+	n.Start(t, 2, "serve")
+	waitHolders(t, n)
+	return bob
+}
+
+// waitHolders waits until carol (peer 2) sees alice and bob and both have hashed same.bin (from
+// sameFileTwice), so that a download can find both holders.
+func waitHolders(t *testing.T, n *testNet) {
+	t.Helper()
+	waitPeer(t, n, 2, "alice", "bob")
+	waitHashed(t, n, 2, "alice/a/same.bin")
+	waitHashed(t, n, 2, "bob/b/same.bin")
+}
+
+// getSucceeds waits (3 minutes at most) for a `get` of alice/a/same.bin into to, checks that it
+// exited 0 with the bytes of root/a/same.bin, and returns its stderr.
+func getSucceeds(t *testing.T, get *proc, root, to string) string {
+	t.Helper()
+	code, ok := get.Wait(3 * time.Minute)
+	if !ok {
+		t.Fatalf("get still running after 3 minutes:\n%s", tail(get.Stderr(), 20))
+	}
+	errOut := get.Stderr()
+	t.Logf("carol$ porch get → exit %d\n%s", code, tail(errOut, 6))
+	if code != 0 {
+		t.Fatalf("get: exit %d:\n%s", code, tail(errOut, 20))
+	}
+	sameFile(t, filepath.Join(root, "a/same.bin"), filepath.Join(to, "same.bin"))
+	return errOut
+}
+
 // droppedSource reports whether a get's stderr has the engine's warning that it dropped name.
 func droppedSource(stderr, name string) bool {
 	for _, line := range strings.Split(stderr, "\n") {
@@ -46,12 +83,7 @@ func TestE2EFailover(t *testing.T) {
 	n := newTestNet(t, 3)
 	root := sameFileTwice(t, n, size)
 	// Rate limits: the download takes several seconds, long enough to kill bob in the middle.
-	n.Start(t, 0, "serve", "--max-upload", "16MB/s")
-	bob := n.Start(t, 1, "serve", "--max-upload", "16MB/s")
-	n.Start(t, 2, "serve")
-	waitPeer(t, n, 2, "alice", "bob")
-	waitHashed(t, n, 2, "alice/a/same.bin")
-	waitHashed(t, n, 2, "bob/b/same.bin")
+	bob := startHolders(t, n, "16MB/s")
 
 	to := t.TempDir()
 	get := n.Start(t, 2, "get", "alice/a/same.bin", "--to", to, "--data", n.CLIData(2))
@@ -77,16 +109,7 @@ func TestE2EFailover(t *testing.T) {
 		t.Fatalf("the download finished before bob was killed; raise its size or lower --max-upload")
 	}
 
-	code, ok := get.Wait(3 * time.Minute)
-	if !ok {
-		t.Fatalf("get still running 3 minutes after bob was killed:\n%s", tail(get.Stderr(), 20))
-	}
-	errOut := get.Stderr()
-	t.Logf("carol$ porch get → exit %d\n%s", code, tail(errOut, 8))
-	if code != 0 {
-		t.Fatalf("get: exit %d after bob was killed:\n%s", code, tail(errOut, 20))
-	}
-	sameFile(t, filepath.Join(root, "a/same.bin"), filepath.Join(to, "same.bin"))
+	errOut := getSucceeds(t, get, root, to)
 	assertNoPartials(t, to)
 	if !droppedSource(errOut, "bob") {
 		t.Errorf("get's stderr does not report that bob was dropped:\n%s", tail(errOut, 20))
@@ -104,9 +127,7 @@ func TestE2ECorruptSource(t *testing.T) {
 	n.Start(t, 0, "serve", "--max-upload", "16MB/s")
 	n.StartBin(t, 1, bad, []string{"PORCH_FAULT_CORRUPT=1"}, "serve")
 	n.Start(t, 2, "serve")
-	waitPeer(t, n, 2, "alice", "bob")
-	waitHashed(t, n, 2, "alice/a/same.bin")
-	waitHashed(t, n, 2, "bob/b/same.bin")
+	waitHolders(t, n)
 
 	to := t.TempDir()
 	_, errOut, code := n.Run(t, 2, "get", "alice/a/same.bin", "--to", to)
@@ -180,13 +201,8 @@ func TestE2ELateSource(t *testing.T) {
 	const size = 64 << 20
 	n := newTestNet(t, 3)
 	root := sameFileTwice(t, n, size)
-	n.Start(t, 0, "serve", "--max-upload", "8MB/s")
 	// A first run of bob hashes its copy (the hash cache keeps it), then leaves.
-	bob := n.Start(t, 1, "serve", "--max-upload", "8MB/s")
-	n.Start(t, 2, "serve")
-	waitPeer(t, n, 2, "alice", "bob")
-	waitHashed(t, n, 2, "alice/a/same.bin")
-	waitHashed(t, n, 2, "bob/b/same.bin")
+	bob := startHolders(t, n, "8MB/s")
 	if err := bob.Stop(); err != nil {
 		t.Fatalf("stopping bob: %v", err)
 	}
@@ -200,16 +216,7 @@ func TestE2ELateSource(t *testing.T) {
 	if get.Exited() {
 		t.Fatalf("the download finished before bob came back; raise its size or lower --max-upload")
 	}
-	code, ok := get.Wait(3 * time.Minute)
-	if !ok {
-		t.Fatalf("get still running after 3 minutes:\n%s", tail(get.Stderr(), 20))
-	}
-	errOut := get.Stderr()
-	t.Logf("carol$ porch get → exit %d\n%s", code, tail(errOut, 4))
-	if code != 0 {
-		t.Fatalf("get: exit %d:\n%s", code, tail(errOut, 20))
-	}
-	sameFile(t, filepath.Join(root, "a/same.bin"), filepath.Join(to, "same.bin"))
+	errOut := getSucceeds(t, get, root, to)
 	if got := sourcesUsed(errOut); got != 2 {
 		t.Errorf("get used %d sources, want 2 (bob came online during the download):\n%s", got, tail(errOut, 10))
 	}

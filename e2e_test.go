@@ -256,22 +256,9 @@ func TestE2EResume(t *testing.T) {
 func TestE2EMultiSource(t *testing.T) {
 	needPorch(t)
 	n := newTestNet(t, 3)
-	root := t.TempDir()
-	makeTree(t, root, map[string]int64{"a/same.bin": 48 << 20})
-	if err := os.MkdirAll(filepath.Join(root, "b"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	copyFile(t, filepath.Join(root, "a/same.bin"), filepath.Join(root, "b/same.bin"))
-	mustRun(t, n, 0, "share", "add", filepath.Join(root, "a"), "--data", n.Data(0))
-	mustRun(t, n, 1, "share", "add", filepath.Join(root, "b"), "--data", n.Data(1))
+	root := sameFileTwice(t, n, 48<<20)
 	// Rate limits make a single source slow enough that the second one always matters.
-	n.Start(t, 0, "serve", "--max-upload", "8MB/s")
-	n.Start(t, 1, "serve", "--max-upload", "8MB/s")
-	n.Start(t, 2, "serve")
-	waitPeer(t, n, 2, "alice", "bob")
-	// Both must have hashed the file before the download can see two holders.
-	waitHashed(t, n, 2, "alice/a/same.bin")
-	waitHashed(t, n, 2, "bob/b/same.bin")
+	startHolders(t, n, "8MB/s")
 
 	to := t.TempDir()
 	_, errOut, code := n.Run(t, 2, "get", "alice/a/same.bin", "--to", to)
