@@ -5,8 +5,9 @@
 // source keeps a small window of requests in flight, which grows while a
 // larger window still buys throughput and halves on errors and stalls, so a
 // fast source ends up carrying more of the file than a slow one. Every block
-// is checked against its hash before it reaches the sink, so a source that
-// sends bad data is identified and dropped at once. Near the end, sources
+// is checked against its hash by the sink as it is stored (on the goroutine
+// that fetched it, so on every core), and a source whose block the sink
+// refuses is identified and dropped at once. Near the end, sources
 // that have gone idle duplicate the blocks still in flight elsewhere; the
 // first verified copy wins and the others are cancelled.
 //

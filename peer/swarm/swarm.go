@@ -60,8 +60,8 @@ type Source interface {
 // source is corrupt. Fetch calls WriteBlock from the goroutines that fetched
 // the blocks, several at once (so blocks are verified on every core), but
 // never twice at once for one block nor again once a block is stored, and
-// calls Missing only before any WriteBlock. WriteBlock must not keep data after it
-// returns: the buffer is reused.
+// calls Missing only before any WriteBlock. WriteBlock must not keep data
+// after it returns: the buffer is reused.
 type Sink interface {
 	Missing() []int                      // indexes of the blocks not yet stored, any order
 	WriteBlock(i int, data []byte) error // share.ErrHashMismatch when data does not match
