@@ -87,23 +87,7 @@ func TestE2EFailover(t *testing.T) {
 
 	to := t.TempDir()
 	get := n.Start(t, 2, "get", "alice/a/same.bin", "--to", to, "--data", n.CLIData(2))
-	var partial string
-	var first int64
-	var seen time.Time
-	if !waitFor(t, 60*time.Second, func() bool {
-		if get.Exited() {
-			return false
-		}
-		if partial == "" {
-			if partial = findPartial(to); partial != "" {
-				first, seen = allocated(partial), time.Now()
-			}
-			return false
-		}
-		return allocated(partial) > first+8<<20 || allocated(partial) >= size && time.Since(seen) > time.Second
-	}) {
-		t.Fatalf("no growing .partial in %s (get exited: %v)\n%s", to, get.Exited(), get.Stderr())
-	}
+	waitGrowingPartial(t, get, to, size, time.Second)
 	bob.Kill()
 	if _, err := os.Stat(filepath.Join(to, "same.bin")); err == nil || get.Exited() {
 		t.Fatalf("the download finished before bob was killed; raise its size or lower --max-upload")

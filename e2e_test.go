@@ -217,25 +217,7 @@ func TestE2EResume(t *testing.T) {
 
 	to := t.TempDir()
 	get := n.Start(t, 1, "get", "alice/big/big.bin", "--to", to, "--data", n.CLIData(1))
-	var partial string
-	var first int64
-	var seen time.Time
-	if !waitFor(t, 60*time.Second, func() bool {
-		if get.Exited() {
-			return false
-		}
-		if partial == "" {
-			partial = findPartial(to)
-			if partial != "" {
-				first, seen = allocated(partial), time.Now()
-			}
-			return false
-		}
-		// Grown: more blocks on disk, or (preallocated) simply some time downloading.
-		return allocated(partial) > first+8<<20 || allocated(partial) >= 200<<20 && time.Since(seen) > 3*time.Second
-	}) {
-		t.Fatalf("no growing .partial in %s (get exited: %v)\n%s", to, get.Exited(), get.Stderr())
-	}
+	waitGrowingPartial(t, get, to, 200<<20, 3*time.Second)
 	get.Kill()
 	if findPartial(to) == "" {
 		t.Fatalf("the .partial was removed when get was killed")
@@ -306,6 +288,31 @@ func decodeArray(t *testing.T, out, key string, v any) {
 	}
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		t.Fatalf("bad JSON array %q: %v", out, err)
+	}
+}
+
+// waitGrowingPartial waits (60 s at most) until the download get makes into to has a .partial
+// that has grown by 8 MiB, or (when preallocated to its whole size) that has existed for
+// preallocated; it fails t if get exits first.
+func waitGrowingPartial(t *testing.T, get *proc, to string, size int64, preallocated time.Duration) {
+	t.Helper()
+	var partial string
+	var first int64
+	var seen time.Time
+	if !waitFor(t, 60*time.Second, func() bool {
+		if get.Exited() {
+			return false
+		}
+		if partial == "" {
+			if partial = findPartial(to); partial != "" {
+				first, seen = allocated(partial), time.Now()
+			}
+			return false
+		}
+		// Grown: more blocks on disk, or (preallocated) simply some time downloading.
+		return allocated(partial) > first+8<<20 || allocated(partial) >= size && time.Since(seen) > preallocated
+	}) {
+		t.Fatalf("no growing .partial in %s (get exited: %v)\n%s", to, get.Exited(), get.Stderr())
 	}
 }
 
