@@ -32,7 +32,7 @@ func runWindow(o *options) error {
 	a := app.NewWithID(appID)
 	a.SetIcon(assets.Icon)
 	w := ui.New(a, ui.NewAdapter(eng, a.Preferences(), o.str("name", "")))
-	if d, ok := a.(desktop.App); ok {
+	if d, ok := a.(desktop.App); ok && sessionBusReachable() {
 		d.SetSystemTrayMenu(w.TrayMenu())
 		d.SetSystemTrayIcon(assets.Icon)
 	}

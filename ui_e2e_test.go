@@ -102,7 +102,8 @@ func distinctColours(t *testing.T, path string, limit int) int {
 }
 
 // TestUIWindow runs the real window under Xvfb in alice's namespace with bob serving beside it,
-// saves artifacts/porch-window.png, then drops a folder on the window and checks it is shared.
+// saves artifacts/porch-window.png, drops a folder on the window and checks it is shared, then
+// checks that SIGTERM ends the window with status 0.
 func TestUIWindow(t *testing.T) {
 	needPorch(t)
 	needTool(t, "import", "imagemagick")
@@ -148,4 +149,9 @@ func TestUIWindow(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	screenshot(t, n, 0, display, filepath.Join("artifacts", "porch-window-dropped.png"))
+
+	// No session bus here, so no tray; SIGTERM must still end the window cleanly.
+	if err := app.Stop(); err != nil {
+		t.Errorf("the window did not exit cleanly on SIGTERM: %v\n%s", err, tail(app.Stderr(), 20))
+	}
 }

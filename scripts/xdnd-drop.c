@@ -95,6 +95,13 @@ static void uri_append(char *out, size_t cap, const char *path) {
 
 static int fail(const char *msg) { fprintf(stderr, "xdnd-drop: %s\n", msg); return 1; }
 
+/* trace notes one step of the exchange on stderr, so a failure shows how far it got. */
+static void trace(const char *what, Atom a) {
+  char *name = a != None ? XGetAtomName(dpy, a) : NULL;
+  fprintf(stderr, "xdnd-drop: %.3f %s %s\n", now(), what, name ? name : "-");
+  if (name) XFree(name);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) return fprintf(stderr, "usage: xdnd-drop WINDOW-NAME PATH...\n"), 2;
   static char uris[65536];
@@ -125,6 +132,7 @@ int main(int argc, char **argv) {
   XTranslateCoordinates(dpy, target, root, wa.width / 2, wa.height / 2, &x, &y, &child);
 
   Atom urilist = atom("text/uri-list");
+  trace("enter and position, offering", urilist);
   send(target, "XdndEnter", src, version << 24, urilist, None, None);
   send(target, "XdndPosition", src, 0, (x << 16) | y, CurrentTime, atom("XdndActionCopy"));
   double deadline = now() + 10;
@@ -132,14 +140,19 @@ int main(int argc, char **argv) {
   XEvent ev;
   while (next(&ev, deadline)) {
     if (ev.type == ClientMessage && ev.xclient.message_type == atom("XdndStatus") && !dropped) {
+      trace(ev.xclient.data.l[1] & 1 ? "status: accepts, action" : "status: refuses, action",
+            (Atom)ev.xclient.data.l[4]);
       if (!(ev.xclient.data.l[1] & 1)) {
         send(target, "XdndLeave", src, 0, 0, 0, 0);
         return fail("window refused the drag");
       }
+      trace("drop", None);
       send(target, "XdndDrop", src, 0, CurrentTime, 0, 0);
       dropped = 1;
     } else if (ev.type == SelectionRequest) {
       XSelectionRequestEvent *rq = &ev.xselectionrequest;
+      trace("selection request for", rq->target);
+      trace("  into property", rq->property);
       XEvent re;
       memset(&re, 0, sizeof re);
       re.xselection.type = SelectionNotify;
@@ -157,9 +170,16 @@ int main(int argc, char **argv) {
       XSendEvent(dpy, rq->requestor, False, NoEventMask, &re);
       XFlush(dpy);
     } else if (ev.type == ClientMessage && ev.xclient.message_type == atom("XdndFinished")) {
-      if (version >= 5 && !(ev.xclient.data.l[1] & 1)) return fail("window did not accept the drop");
+      /* XDND puts "accepted" in bit 0 of l[1]; GLFW sends the byte length of the URI list
+       * there instead (0 when it got nothing), so any non-zero value means accepted. */
+      int accepted = ev.xclient.data.l[1] != 0;
+      trace(accepted ? "finished: accepted, action" : "finished: rejected, action",
+            (Atom)ev.xclient.data.l[2]);
+      if (version >= 5 && !accepted) return fail("window did not accept the drop");
       printf("dropped %d path(s) on window 0x%lx\n", argc - 2, target);
       return 0;
+    } else if (ev.type == ClientMessage) {
+      trace("other message", ev.xclient.message_type);
     }
   }
   return fail(dropped ? "no XdndFinished within 10 s" : "no XdndStatus within 10 s");
