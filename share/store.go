@@ -1,6 +1,7 @@
 package share
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -81,8 +81,8 @@ type partialState struct {
 // name can collide with them.
 //
 // Partial is safe for concurrent use: WriteBlock may be called from many
-// goroutines (blocks are written with WriteAt outside the lock); mu guards
-// have, verified, lastSave and closed.
+// goroutines (blocks are written, read back and hashed outside the lock); mu
+// guards have, writing, verified, lastSave and closed.
 type Partial struct {
 	s         *Store
 	rel       string
@@ -96,6 +96,7 @@ type Partial struct {
 
 	mu       sync.Mutex
 	have     []bool
+	writing  []bool // blocks a WriteBlock is writing now
 	verified int64
 	dirty    bool
 	lastSave time.Time
@@ -132,6 +133,7 @@ func (s *Store) OpenPartial(rel string, h Hashes) (*Partial, error) {
 		stateName: filepath.FromSlash(dir + base + suffix + ".state"),
 		tmpName:   filepath.FromSlash(dir + base + "." + cid[3:15] + ".statetmp" + partialSuffix),
 		have:      make([]bool, len(h.Blocks)),
+		writing:   make([]bool, len(h.Blocks)),
 	}
 	if dir != "" {
 		if err := s.root.MkdirAll(filepath.FromSlash(dir), 0o755); err != nil {
@@ -242,38 +244,65 @@ func (p *Partial) Verified() int64 {
 	return p.verified
 }
 
-// WriteBlock verifies data as block i (its length and hash; ErrHashMismatch
-// otherwise) and writes it in place. Safe for concurrent use.
+// writeChunk is how much of a block WriteBlock writes, reads back and hashes
+// at a time: small enough that the bytes are still in the CPU's cache when
+// they are read back and hashed.
+const writeChunk = 256 << 10
+
+// errBlockBusy is returned when another WriteBlock is writing the same block.
+var errBlockBusy = errors.New("block is being written by another call")
+
+// WriteBlock writes data in place as block i, reads it back from the file and
+// checks the hash of what the file now holds against block i's. Only then is
+// the block counted as verified; when the hash differs the error wraps
+// ErrHashMismatch and the block stays missing (its bytes in the .partial are
+// overwritten by the next copy). So every byte of a finished file has been
+// read back from the file itself and verified. The read-back overwrites data.
+//
+// Safe for concurrent use. A block that is already verified is left alone
+// (nil), and a block another call is writing is refused.
 func (p *Partial) WriteBlock(i int, data []byte) error {
 	if i < 0 || i >= len(p.h.Blocks) {
 		return fmt.Errorf("block %d out of range (%d blocks)", i, len(p.h.Blocks))
 	}
-	if want := BlockLen(p.h.Size, i); len(data) != want {
-		return fmt.Errorf("%w: block %d has %d bytes, want %d", ErrHashMismatch, i, len(data), want)
+	n := len(data)
+	if want := BlockLen(p.h.Size, i); n != want {
+		return fmt.Errorf("%w: block %d has %d bytes, want %d", ErrHashMismatch, i, n, want)
 	}
-	if BlockHash(data) != p.h.Blocks[i] {
-		return fmt.Errorf("%w: block %d", ErrHashMismatch, i)
+	p.mu.Lock()
+	switch {
+	case p.closed:
+		p.mu.Unlock()
+		return os.ErrClosed
+	case p.have[i]:
+		p.mu.Unlock()
+		return nil
+	case p.writing[i]:
+		p.mu.Unlock()
+		return fmt.Errorf("block %d: %w", i, errBlockBusy)
 	}
-	// One write at a time: the kernel serialises writes to a file anyway, and
-	// makes waiting writers spin; blocks are still hashed in parallel above.
-	p.wmu.Lock()
-	_, err := p.f.WriteAt(data, int64(i)*BlockSize)
-	p.wmu.Unlock()
+	p.writing[i] = true
+	p.mu.Unlock()
+
+	sum, err := p.writeAndHash(int64(i)*BlockSize, data)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.writing[i] = false
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if sum != p.h.Blocks[i] {
+		return fmt.Errorf("%w: block %d", ErrHashMismatch, i)
+	}
 	if p.closed {
 		return os.ErrClosed
 	}
-	if !p.have[i] {
-		p.have[i] = true
-		p.verified += int64(len(data))
-		p.dirty = true
-	}
+	p.have[i] = true
+	p.verified += int64(n)
+	p.dirty = true
 	select {
-	case p.flush <- [2]int64{int64(i) * BlockSize, int64(len(data))}:
+	case p.flush <- [2]int64{int64(i) * BlockSize, int64(n)}:
 	default: // behind: the final sync catches up
 	}
 	if time.Since(p.lastSave) >= stateSaveEvery {
@@ -282,6 +311,30 @@ func (p *Partial) WriteBlock(i int, data []byte) error {
 		p.saveLocked()
 	}
 	return nil
+}
+
+// writeAndHash writes data at off chunk by chunk, reading each chunk back
+// into data and hashing what was read, and returns the hash.
+func (p *Partial) writeAndHash(off int64, data []byte) ([HashSize]byte, error) {
+	d := sha256.New()
+	for len(data) > 0 {
+		c := data[:min(writeChunk, len(data))]
+		// One write at a time: the kernel serialises writes to a file
+		// anyway, and makes waiting writers spin.
+		p.wmu.Lock()
+		_, err := p.f.WriteAt(c, off)
+		p.wmu.Unlock()
+		if err != nil {
+			return [HashSize]byte{}, err
+		}
+		if _, err := p.f.ReadAt(c, off); err != nil {
+			return [HashSize]byte{}, fmt.Errorf("reading back: %w", err)
+		}
+		d.Write(c)
+		off += int64(len(c))
+		data = data[len(c):]
+	}
+	return [HashSize]byte(d.Sum(nil)), nil
 }
 
 // saveLocked writes the state file atomically (temporary name, then rename).
@@ -312,12 +365,12 @@ func (p *Partial) saveLocked() error {
 	return nil
 }
 
-// Finish checks that every block is verified and that the whole file re-derives
-// the content id, then moves it to rel, or to "name (1).ext", "name (2).ext"...
-// if that is taken: an existing file is never overwritten, even by a racing
-// writer. The file gets mode 0644 and the state is removed. It returns the
-// final slash path. If the bytes on disk no longer match, the bad blocks are
-// marked missing and the error wraps ErrHashMismatch.
+// Finish checks that every block has been verified, by WriteBlock or, for
+// blocks from an earlier run, by reading them back on resume, so the file as a
+// whole matches the content id; syncs it to disk; and moves it to rel, or to
+// "name (1).ext", "name (2).ext"... if that is taken: an existing file is
+// never overwritten, even by a racing writer. The file gets mode 0644 and the
+// state is removed. It returns the final slash path.
 func (p *Partial) Finish() (finalRel string, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -330,27 +383,8 @@ func (p *Partial) Finish() (finalRel string, err error) {
 		}
 	}
 	p.stopFlushLocked()
-	// Read back and hash the whole file while its last writes reach the disk.
-	synced := make(chan error, 1)
-	go func() { synced <- p.f.Sync() }()
-	got, err := HashAt(p.f, p.h.Size, runtime.GOMAXPROCS(0))
-	syncErr := <-synced
-	if err != nil && !errors.Is(err, ErrChanged) {
+	if err := p.f.Sync(); err != nil {
 		return "", err
-	}
-	if err != nil || got.ContentID() != p.cid {
-		for i := range p.have {
-			if i >= len(got.Blocks) || got.Blocks[i] != p.h.Blocks[i] {
-				p.have[i] = false
-				p.verified -= int64(BlockLen(p.h.Size, i))
-			}
-		}
-		p.dirty = true
-		p.saveLocked()
-		return "", fmt.Errorf("%w: %s changed on disk", ErrHashMismatch, p.rel)
-	}
-	if syncErr != nil {
-		return "", syncErr
 	}
 	if err := p.f.Chmod(0o644); err != nil {
 		return "", err

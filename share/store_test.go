@@ -26,9 +26,10 @@ func content(t testing.TB, n int, seed uint64) ([]byte, Hashes) {
 	return b, h
 }
 
+// block returns a copy of block i of b (WriteBlock overwrites what it is given).
 func block(b []byte, i int) []byte {
 	end := min(len(b), (i+1)*BlockSize)
-	return b[i*BlockSize : end]
+	return slices.Clone(b[i*BlockSize : end])
 }
 
 func openStore(t *testing.T) *Store {
@@ -135,23 +136,59 @@ func TestPartialCorruptBlockRefetched(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Corruption after the block was verified, before Finish.
+	// A copy that does not match is written but not counted, and the
+	// next copy replaces it.
 	p, err = s.OpenPartial("b.bin", h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeAll(t, p, b)
-	parts, _ = filepath.Glob(filepath.Join(s.Dir(), "b.bin.*.partial"))
-	os.WriteFile(parts[0], append(slices.Clone(b[:2*BlockSize]), make([]byte, BlockSize)...), 0o644)
-	if _, err := p.Finish(); !errors.Is(err, ErrHashMismatch) {
-		t.Fatalf("Finish over corrupt data = %v", err)
+	bad := slices.Clone(b[BlockSize : 2*BlockSize])
+	bad[7] ^= 1
+	if err := p.WriteBlock(1, bad); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("WriteBlock(corrupt) = %v", err)
 	}
-	if got := p.Missing(); !slices.Equal(got, []int{2}) {
-		t.Fatalf("Missing after failed Finish = %v", got)
+	if got := p.Missing(); !slices.Equal(got, []int{0, 1, 2}) {
+		t.Fatalf("Missing after a corrupt copy = %v", got)
+	}
+	if _, err := p.Finish(); err == nil {
+		t.Fatal("Finish succeeded with a corrupt block")
 	}
 	writeAll(t, p, b)
-	if _, err := p.Finish(); err != nil {
+	// A verified block is never written again, not even by a bad copy.
+	if err := p.WriteBlock(2, make([]byte, BlockSize)); err != nil {
+		t.Fatalf("WriteBlock over a verified block = %v", err)
+	}
+	final, err := p.Finish()
+	if err != nil {
 		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(s.Dir(), final)); !bytes.Equal(got, b) {
+		t.Fatal("finished file differs from the content")
+	}
+}
+
+func TestPartialBlockBusy(t *testing.T) {
+	s := openStore(t)
+	b, h := content(t, 2*BlockSize, 5)
+	p, err := s.OpenPartial("busy.bin", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.mu.Lock()
+	p.writing[1] = true // as if another call were writing block 1
+	p.mu.Unlock()
+	if err := p.WriteBlock(1, slices.Clone(b[BlockSize:])); !errors.Is(err, errBlockBusy) {
+		t.Fatalf("WriteBlock while busy = %v", err)
+	}
+	p.mu.Lock()
+	p.writing[1] = false
+	p.mu.Unlock()
+	if err := p.WriteBlock(1, slices.Clone(b[BlockSize:])); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Missing(); !slices.Equal(got, []int{0}) {
+		t.Fatalf("Missing = %v", got)
 	}
 }
 
@@ -225,7 +262,8 @@ func TestPartialConcurrentWrites(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range len(h.Blocks) { // every goroutine writes every block
-				if err := p.WriteBlock((i+g)%len(h.Blocks), block(b, (i+g)%len(h.Blocks))); err != nil {
+				err := p.WriteBlock((i+g)%len(h.Blocks), block(b, (i+g)%len(h.Blocks)))
+				if err != nil && !errors.Is(err, errBlockBusy) {
 					t.Error(err)
 				}
 				p.Missing()

@@ -55,13 +55,13 @@ type Source interface {
 // Sink receives blocks (share.Partial satisfies it).
 //
 // The sink is the one place a block is verified: WriteBlock must check data
-// against block i's hash and store nothing, returning an error that wraps
-// share.ErrHashMismatch, when it does not match; that is how Fetch knows a
-// source is corrupt. Fetch calls WriteBlock from the goroutines that fetched
-// the blocks, several at once (so blocks are verified on every core), but
-// never twice at once for one block nor again once a block is stored, and
-// calls Missing only before any WriteBlock. WriteBlock must not keep data
-// after it returns: the buffer is reused.
+// against block i's hash and, when it does not match, not count the block as
+// stored and return an error that wraps share.ErrHashMismatch; that is how
+// Fetch knows a source is corrupt. Fetch calls WriteBlock from the goroutines
+// that fetched the blocks, several at once (so blocks are verified on every
+// core), but never twice at once for one block nor again once a block is
+// stored, and calls Missing only before any WriteBlock. WriteBlock may
+// overwrite data and must not keep it after it returns: the buffer is reused.
 type Sink interface {
 	Missing() []int                      // indexes of the blocks not yet stored, any order
 	WriteBlock(i int, data []byte) error // share.ErrHashMismatch when data does not match
