@@ -177,10 +177,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Protocols:         &protos,
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ConnContext:       withBatchConn,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(tls.NewListener(ll, tcfg)) }()
+	go func() { errc <- srv.Serve(tls.NewListener(batchListener{ll}, tcfg)) }()
 	var err error
 	select {
 	case err = <-errc:
@@ -522,6 +523,7 @@ func (s *Server) sendFile(w http.ResponseWriter, r *http.Request, open func() (F
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, f File, buf []byte, off, n int64, have int) error {
 	rc := http.NewResponseController(w)
 	ctx := r.Context()
+	bc := batchConnOf(ctx)
 	for n > 0 {
 		if have == 0 {
 			want := min(int64(len(buf)), n)
@@ -538,7 +540,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, f File, buf []by
 			return err
 		}
 		rc.SetWriteDeadline(time.Now().Add(s.stall))
-		if _, err := w.Write(buf[:have]); err != nil {
+		if err := writeBatched(w, bc, buf[:have]); err != nil {
 			return err
 		}
 		off += int64(have)
@@ -547,6 +549,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, f File, buf []by
 	}
 	rc.SetWriteDeadline(time.Time{})
 	return nil
+}
+
+// writeBatched writes p to w with the TLS records it makes collected by bc
+// (nil: written one by one).
+func writeBatched(w io.Writer, bc *batchConn, p []byte) error {
+	if bc == nil {
+		_, err := w.Write(p)
+		return err
+	}
+	bc.hold()
+	_, err := w.Write(p)
+	if rerr := bc.release(); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 // parseRange parses a Range header for a file of size bytes. Without one it

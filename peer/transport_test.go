@@ -39,6 +39,8 @@ type peerOpts struct {
 	opts  ServerOptions
 	hash  bool
 	stall time.Duration // the server's write stall timeout, if not zero
+	// listen, when set, wraps the server's listener.
+	listen func(net.Listener) net.Listener
 }
 
 func randomBytes(t testing.TB, n int) []byte {
@@ -116,6 +118,10 @@ func startPeer(t testing.TB, po peerOpts) *testPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := ln.Addr().String()
+	if po.listen != nil {
+		ln = po.listen(ln)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -123,7 +129,7 @@ func startPeer(t testing.TB, po peerOpts) *testPeer {
 			t.Errorf("Serve: %v", err)
 		}
 	}()
-	return &testPeer{id: id, lib: lib, srv: srv, addr: ln.Addr().String(), src: src}
+	return &testPeer{id: id, lib: lib, srv: srv, addr: addr, src: src}
 }
 
 func newIdentity(t testing.TB) *identity.Identity {

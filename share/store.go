@@ -17,6 +17,11 @@ import (
 // stateSaveEvery bounds how often WriteBlock persists a partial's state.
 const stateSaveEvery = 500 * time.Millisecond
 
+// syncEvery is how many written bytes a download syncs to disk after, while it
+// runs: a disk (or a virtual machine's host) that caches writes otherwise
+// takes the whole file's flush at the final sync, after the last byte.
+const syncEvery = 64 << 20
+
 // maxNumbered bounds the "name (n).ext" candidates Finish tries.
 const maxNumbered = 10000
 
@@ -103,9 +108,12 @@ type Partial struct {
 	closed   bool
 
 	// Written blocks go to a goroutine that starts their writeback early
-	// (see writeback); flush is closed, under mu, when the file is.
+	// (see writeback) and syncs the file every syncEvery bytes; flush is
+	// closed, under mu, when the file is. syncErr is the first error of
+	// those syncs, read once flushed is closed.
 	flush   chan [2]int64
 	flushed chan struct{}
+	syncErr error
 }
 
 // OpenPartial starts or resumes the download of content h to rel. On resume,
@@ -156,8 +164,15 @@ func (s *Store) OpenPartial(rel string, h Hashes) (*Partial, error) {
 	p.flush, p.flushed = flush, flushed
 	go func() {
 		defer close(flushed)
+		var unsynced int64
 		for r := range flush {
 			writeback(f, r[0], r[1])
+			if unsynced += r[1]; unsynced >= syncEvery {
+				unsynced = 0
+				if err := datasync(f); err != nil && p.syncErr == nil {
+					p.syncErr = err
+				}
+			}
 		}
 	}()
 	return p, nil
@@ -383,6 +398,11 @@ func (p *Partial) Finish() (finalRel string, err error) {
 		}
 	}
 	p.stopFlushLocked()
+	// An error a sync during the download reported (a failed writeback) is
+	// not reported again by the next one.
+	if p.syncErr != nil {
+		return "", p.syncErr
+	}
 	if err := p.f.Sync(); err != nil {
 		return "", err
 	}
