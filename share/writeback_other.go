@@ -5,7 +5,7 @@ package share
 import "os"
 
 // writeback is a hint that only Linux takes (sync_file_range); elsewhere the
-// final sync does all the work.
+// syncs (datasync) do all the work.
 func writeback(*os.File, int64, int64) {}
 
 // datasync flushes f to disk.
