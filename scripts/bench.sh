@@ -121,6 +121,21 @@ settle() {
   head -c "$(((big_mib + 256) << 20))" /dev/zero >"$work/settle"
   rm -f "$work/settle"
 }
+# big_once curl|porch: fetches the big file into carol's folder with that tool, after settle,
+# checks it and removes it; its wall time, peak RSS (MiB) and CPU time land in $big_s, $big_rss
+# and $big_cpu.
+big_once() {
+  settle
+  local t; t=$(now)
+  if [[ $1 == curl ]]; then
+    timed_rss 2 curl -sf -o "$work/carol/dl/big.bin" http://10.213.0.10:8080/files/big/big.bin
+  else
+    timed_rss 2 "$porch" get alice/big/big.bin --to "$work/carol/dl" --data "$work/carol/cli" --iface porch0
+  fi
+  big_s=$(elapsed "$t") big_rss=$(cat "$work/rss.mib") big_cpu=$(cat "$work/cpu.s")
+  cmp -s "$share/big/big.bin" "$work/carol/dl/big.bin" || echo "bench.sh: $1's big.bin differs!" >&2
+  rm -rf "${work:?}/carol/dl"/*
+}
 rows=()
 row() { rows+=("$(printf '%-38s %10s %10s %12s' "$@")"); }
 
@@ -154,18 +169,11 @@ fi
 t_curl_big=() t_curl_many=() t_porch_big=() t_porch_many=() c_curl_big=() c_porch_big=() curl_rss=0 porch_rss=0
 for run in $(seq "$runs"); do
   echo "bench.sh: run $run of $runs" >&2
-  settle
-  t=$(now); timed_rss 2 curl -sf -o "$work/carol/dl/big.bin" http://10.213.0.10:8080/files/big/big.bin
-  t_curl_big+=("$(elapsed "$t")"); curl_rss=$(maxof "$curl_rss" "$(cat "$work/rss.mib")")
-  c_curl_big+=("$(cat "$work/cpu.s")")
-  rm -rf "${work:?}/carol/dl"/*
+  big_once curl
+  t_curl_big+=("$big_s"); curl_rss=$(maxof "$curl_rss" "$big_rss"); c_curl_big+=("$big_cpu")
   if [[ $have_porch -eq 1 ]]; then
-    settle
-    t=$(now); timed_rss 2 "$porch" get alice/big/big.bin --to "$work/carol/dl/big" --data "$work/carol/cli" --iface porch0
-    t_porch_big+=("$(elapsed "$t")"); porch_rss=$(maxof "$porch_rss" "$(cat "$work/rss.mib")")
-    c_porch_big+=("$(cat "$work/cpu.s")")
-    cmp -s "$share/big/big.bin" "$work/carol/dl/big/big.bin" || echo "bench.sh: big.bin differs!" >&2
-    rm -rf "${work:?}/carol/dl"/*
+    big_once porch
+    t_porch_big+=("$big_s"); porch_rss=$(maxof "$porch_rss" "$big_rss"); c_porch_big+=("$big_cpu")
   fi
   mkdir -p "$work/carol/dl/tar"
   t=$(now); nsx 2 bash -c "curl -sf http://10.213.0.10:8080/tar/many | tar -x -C '$work/carol/dl/tar'"
@@ -197,15 +205,8 @@ if [[ $link != none ]] && nsx 0 tc qdisc add dev porch0 root tbf rate "$link" bu
   t_lc=() t_lp=()
   for run in $(seq "$runs"); do
     echo "bench.sh: run $run of $runs over a $link link" >&2
-    settle
-    t=$(now); nsx 2 curl -sf -o "$work/carol/dl/big.bin" http://10.213.0.10:8080/files/big/big.bin
-    t_lc+=("$(elapsed "$t")")
-    rm -rf "${work:?}/carol/dl"/*
-    settle
-    t=$(now); porch_in 2 get alice/big/big.bin --to "$work/carol/dl/big" 2>/dev/null
-    t_lp+=("$(elapsed "$t")")
-    cmp -s "$share/big/big.bin" "$work/carol/dl/big/big.bin" || echo "bench.sh: big.bin differs!" >&2
-    rm -rf "${work:?}/carol/dl"/*
+    big_once curl; t_lc+=("$big_s")
+    big_once porch; t_lp+=("$big_s")
   done
   nsx 0 tc qdisc del dev porch0 root
   link_curl=$(median "${t_lc[@]}") link_porch=$(median "${t_lp[@]}")
