@@ -1,7 +1,7 @@
 package main
 
 // End-to-end tests of failure handling and of many small files: a source killed mid-download, a
-// source that sends corrupt blocks (porch built with -tags porchfault, see peer/fault_*.go), and a
+// source that sends corrupt blocks (porch built with -tags porchfault, see peer/wire/fault_*.go), and a
 // folder of thousands of small files.
 
 import (

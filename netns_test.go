@@ -137,7 +137,7 @@ func goBuild(out string, extra ...string) ([]byte, error) {
 var (
 	faultOnce sync.Once
 	faultDir  string // holds faultBin; removed when the tests end
-	faultBin  string // porch built with -tags porchfault (test-only fault hooks, see peer/fault_*.go)
+	faultBin  string // porch built with -tags porchfault (test-only fault hooks, see peer/wire/fault_*.go)
 	faultErr  string
 )
 

@@ -1,13 +1,10 @@
-// Package peer is Porch's network side: the HTTPS transport between peers
-// (Server and Client, protocol v1, described in PROTOCOL.md) and the engine
-// that ties discovery, the peer table and downloads together. Identities and
-// trust live in peer/identity, mDNS in peer/discovery and the multi-source
-// block fetcher in peer/swarm.
+// Package peer is Porch's embedded engine: it ties this machine's share
+// library, discovery, the table of neighbours and their liveness, downloads
+// and the transfer list together behind one [Engine] with a Run/Close
+// lifecycle. The protocol itself (server, client, formats, limits) lives in
+// peer/wire, identities and trust in peer/identity, mDNS in peer/discovery
+// and the multi-source block fetcher in peer/swarm.
 //
-// The transport serves only what a Library lists, validates every path and
-// content id from the wire before it touches the library, bounds connections,
-// request sizes and time, shares upload slots fairly between peers, and
-// treats every response from another peer as hostile input.
-//
-// The package knows nothing of any GUI.
+// The package knows nothing of any GUI: the window and the command line are
+// two faces over the same Engine methods and events.
 package peer

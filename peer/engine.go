@@ -18,6 +18,7 @@ import (
 
 	"porch/peer/discovery"
 	"porch/peer/identity"
+	"porch/peer/wire"
 	"porch/share"
 )
 
@@ -106,7 +107,7 @@ type peerState struct {
 	info      PeerInfo
 	fails     int  // consecutive failed probes
 	verifying bool // a verification or probe is running
-	client    *Client
+	client    *wire.Client
 }
 
 // Engine is one running Porch peer: it serves this machine's shares, announces
@@ -119,7 +120,7 @@ type Engine struct {
 	id    *identity.Identity
 	known *identity.Known
 	lib   *share.Library // nil when ClientOnly
-	srv   *Server
+	srv   *wire.Server
 	disc  *discovery.Discovery
 
 	mu      sync.Mutex
@@ -182,11 +183,11 @@ func New(opts Options) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("shares: %w", err)
 		}
-		e.srv, err = NewServer(ServerOptions{
+		e.srv, err = wire.NewServer(wire.ServerOptions{
 			Identity:  id,
-			Library:   LibraryOf(e.lib),
+			Library:   wire.LibraryOf(e.lib),
 			Self:      e.selfInfo,
-			Hooks:     Hooks{Hello: e.hello, Goodbye: e.goodbye},
+			Hooks:     wire.Hooks{Hello: e.hello, Goodbye: e.goodbye},
 			MaxUpload: opts.MaxUpload,
 			Logger:    opts.Logger,
 		})
@@ -225,9 +226,9 @@ func (e *Engine) Name() string {
 }
 
 // selfInfo is what /v1/info says about this peer.
-func (e *Engine) selfInfo() Info {
+func (e *Engine) selfInfo() wire.Info {
 	e.mu.Lock()
-	info := Info{V: ProtocolVersion, ID: e.id.ID, Name: e.name, Fingerprint: e.id.Fingerprint, Port: e.port}
+	info := wire.Info{V: wire.ProtocolVersion, ID: e.id.ID, Name: e.name, Fingerprint: e.id.Fingerprint, Port: e.port}
 	e.mu.Unlock()
 	if e.lib != nil {
 		info.Files, info.Bytes = e.lib.Totals()
@@ -409,7 +410,7 @@ func (e *Engine) verify(peerID string) {
 	}
 	info := st.info
 	e.mu.Unlock()
-	c := NewClient(e.id, e.known, Remote{ID: info.ID, Name: info.Name, Fingerprint: info.Fingerprint, Addrs: info.hostPorts()})
+	c := wire.NewClient(e.id, e.known, wire.Remote{ID: info.ID, Name: info.Name, Fingerprint: info.Fingerprint, Addrs: info.hostPorts()})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*probeTimeout)
 	defer cancel()
 	ri, err := c.Info(ctx)
@@ -522,7 +523,7 @@ func (e *Engine) probe(ctx context.Context, st *peerState) {
 }
 
 // goodbye handles a neighbour's goodbye, identified by its certificate.
-func (e *Engine) goodbye(fp string, _ Info) {
+func (e *Engine) goodbye(fp string, _ wire.Info) {
 	e.mu.Lock()
 	var out *PeerInfo
 	for id, st := range e.peers {
@@ -542,7 +543,7 @@ func (e *Engine) goodbye(fp string, _ Info) {
 
 // hello handles a neighbour introducing itself (one that found us by
 // address): it is verified by calling it back at the address it came from.
-func (e *Engine) hello(fp string, remote netip.Addr, info Info) {
+func (e *Engine) hello(fp string, remote netip.Addr, info wire.Info) {
 	if info.ID == e.id.ID || info.Fingerprint != fp || info.Port <= 0 {
 		return
 	}
@@ -552,7 +553,7 @@ func (e *Engine) hello(fp string, remote netip.Addr, info Info) {
 // sayGoodbye tells every online neighbour that this peer is leaving.
 func (e *Engine) sayGoodbye() {
 	e.mu.Lock()
-	var clients []*Client
+	var clients []*wire.Client
 	for _, st := range e.peers {
 		if st.info.Online && st.client != nil {
 			clients = append(clients, st.client)
@@ -604,7 +605,7 @@ func (e *Engine) AddPeer(ctx context.Context, addr string) (PeerInfo, error) {
 	if existing, ok := e.peerAt(host, port); ok {
 		return existing, nil
 	}
-	c := NewClient(e.id, e.known, Remote{Addrs: []string{addr}})
+	c := wire.NewClient(e.id, e.known, wire.Remote{Addrs: []string{addr}})
 	ctx, cancel := context.WithTimeout(ctx, 3*probeTimeout)
 	defer cancel()
 	ri, err := c.Info(ctx)
@@ -719,7 +720,7 @@ func (e *Engine) Resolve(ref string) (PeerInfo, error) {
 }
 
 // client returns the connection to an online peer.
-func (e *Engine) client(peerID string) (*Client, PeerInfo, error) {
+func (e *Engine) client(peerID string) (*wire.Client, PeerInfo, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := e.peers[peerID]
@@ -730,10 +731,10 @@ func (e *Engine) client(peerID string) (*Client, PeerInfo, error) {
 }
 
 // onlinePeers returns the clients of every online peer.
-func (e *Engine) onlinePeers() ([]*Client, []PeerInfo) {
+func (e *Engine) onlinePeers() ([]*wire.Client, []PeerInfo) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var cs []*Client
+	var cs []*wire.Client
 	var infos []PeerInfo
 	for _, st := range e.peers {
 		if st.info.Online && st.client != nil {

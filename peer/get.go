@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"porch/peer/swarm"
+	"porch/peer/wire"
 	"porch/share"
 )
 
@@ -48,7 +49,7 @@ type GetResult struct {
 // the result.
 type getJob struct {
 	e        *Engine
-	origin   *Client
+	origin   *wire.Client
 	info     PeerInfo
 	store    *share.Store
 	onProg   func(GetProgress)
@@ -437,9 +438,9 @@ func (e *Engine) addHolders(ctx context.Context, cid, origin string, add func(sw
 	}
 }
 
-// clientSource adapts a Client to swarm.Source.
+// clientSource adapts a *wire.Client to swarm.Source.
 type clientSource struct {
-	c    *Client
+	c    *wire.Client
 	info PeerInfo
 }
 

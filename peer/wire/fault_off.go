@@ -1,6 +1,6 @@
 //go:build !porchfault
 
-package peer
+package wire
 
 // Without the porchfault build tag the fault hooks do nothing and are inlined away; see
 // fault_porchfault.go.

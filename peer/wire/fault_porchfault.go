@@ -1,6 +1,6 @@
 //go:build porchfault
 
-package peer
+package wire
 
 import "os"
 
