@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"porch/share"
+	"porch/ui/human"
 )
 
 // browseView shows one neighbour's shared tree: a breadcrumb of the path
@@ -66,7 +67,7 @@ func (v *browseView) open(p Peer) {
 func (v *browseView) peerChanged(p Peer) {
 	v.peer = p
 	v.title.SetText(v.w.displayName(p))
-	sub := summary(p.Files, p.Bytes)
+	sub := human.Summary(p.Files, p.Bytes)
 	if !p.Online {
 		sub = "Offline · " + sub
 	}
@@ -173,9 +174,9 @@ func (v *browseView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	r := o.(*itemRow)
 	r.icon.SetResource(iconFor(e))
 	r.name.SetText(e.Name)
-	detail := humanBytes(e.Size)
+	detail := human.Bytes(e.Size)
 	if e.Dir {
-		detail = summary(e.Files, e.Size)
+		detail = human.Summary(e.Files, e.Size)
 	}
 	if !e.ModTime.IsZero() {
 		detail += " · " + e.ModTime.Local().Format("2 Jan 2006")

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"porch/share"
+	"porch/ui/human"
 )
 
 // Buttons of a transfer row, by index.
@@ -132,14 +133,14 @@ func (v *downloadsView) changed() {
 // status describes a transfer in one line: "1.2 MB of 3.4 MB · 2.1 MB/s ·
 // 8 s left · from 3 neighbours".
 func status(t Transfer) string {
-	of := humanBytes(t.Done) + " of " + humanBytes(t.Total)
+	of := human.Bytes(t.Done) + " of " + human.Bytes(t.Total)
 	switch t.State {
 	case StateQueued:
-		return "Waiting to start · " + humanBytes(t.Total)
+		return "Waiting to start · " + human.Bytes(t.Total)
 	case StatePaused:
 		return "Paused · " + of
 	case StateDone:
-		s := "Done · " + humanBytes(t.Total)
+		s := "Done · " + human.Bytes(t.Total)
 		if t.PeerName != "" {
 			s += " from " + t.PeerName
 		}
@@ -153,9 +154,9 @@ func status(t Transfer) string {
 		}
 		return "Failed: " + msg + " · " + of
 	}
-	parts := []string{of, humanRate(t.Rate)}
+	parts := []string{of, human.Rate(t.Rate)}
 	if t.Rate >= 1 && t.Total > t.Done {
-		parts = append(parts, timeLeft(time.Duration(float64(t.Total-t.Done)/t.Rate*float64(time.Second))))
+		parts = append(parts, human.TimeLeft(time.Duration(float64(t.Total-t.Done)/t.Rate*float64(time.Second))))
 	}
 	switch {
 	case t.Sources == 0:

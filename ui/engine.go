@@ -3,10 +3,13 @@
 // downloads panel, settings, keyboard shortcuts, notifications and the
 // system tray menu.
 //
-// The package does not create the Fyne app and does not know the peer
-// engine: main creates the app and passes an [Engine], a small adapter over
-// the real engine. Every widget change that starts from an engine callback
-// or a background goroutine goes through fyne.Do.
+// [Run] creates the Fyne app, the window and, when a session bus answers, the
+// tray, and runs the engine beside them. The views themselves know only the
+// small [Engine] interface: [Adapter] presents the real *peer.Engine through
+// it, and the tests pass a fake. Every widget change that starts from an
+// engine callback or a background goroutine goes through fyne.Do. The
+// command line, the other face of the same engine, is package ui/cli;
+// both word sizes and speeds through package ui/human.
 package ui
 
 import (

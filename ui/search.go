@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"porch/ui/human"
 )
 
 // searchView shows search results, one row per distinct file with the
@@ -128,9 +130,9 @@ func (v *searchView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	if len(res.Peers) == 1 {
 		where = "on " + v.w.displayName(res.Peers[0])
 	}
-	size := humanBytes(e.Size)
+	size := human.Bytes(e.Size)
 	if e.Dir {
-		size = summary(e.Files, e.Size)
+		size = human.Summary(e.Files, e.Size)
 	}
 	r.detail.SetText(size + " · " + where)
 	r.mark.Hide()

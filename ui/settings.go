@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"porch/ui/human"
 )
 
 // ShowSettings opens the settings dialog: display name, download folder,
@@ -39,9 +41,9 @@ func (w *Window) ShowSettings() {
 	visible.SetChecked(s.Visible)
 	limit := widget.NewEntry()
 	limit.SetPlaceHolder("Unlimited — or e.g. 20MB/s, 500KB/s")
-	limit.SetText(FormatRate(s.MaxUpload))
+	limit.SetText(human.FormatRate(s.MaxUpload))
 	limit.Validator = func(t string) error {
-		_, err := ParseRate(t)
+		_, err := human.ParseRate(t)
 		if err != nil {
 			return errors.New("write a speed like 20MB/s or 500KB/s, or leave it empty")
 		}
@@ -58,7 +60,7 @@ func (w *Window) ShowSettings() {
 		if !ok {
 			return
 		}
-		rate, _ := ParseRate(limit.Text)
+		rate, _ := human.ParseRate(limit.Text)
 		ns := Settings{
 			Name:        strings.TrimSpace(name.Text),
 			DownloadDir: strings.TrimSpace(dir.Text),

@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"porch/share"
+	"porch/ui/human"
 )
 
 // sharesView is "My shares": the drop zone, Add files / Add folder, and the
@@ -92,7 +93,7 @@ func (v *sharesView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 		parts = append(parts, "Not shared: "+it.Err)
 		r.detail.Importance = widget.DangerImportance
 	default:
-		parts = append(parts, summary(it.Files, it.Bytes))
+		parts = append(parts, human.Summary(it.Files, it.Bytes))
 		r.detail.Importance = widget.LowImportance
 	}
 	if it.Bytes > 0 && it.HashedBytes < it.Bytes && it.Err == "" {

@@ -19,6 +19,8 @@ import (
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"porch/ui/human"
 )
 
 // Window is Porch's main window. Create it with [New]. Its fields are owned
@@ -383,9 +385,9 @@ func (w *Window) updatePeerRow(id widget.ListItemID, o fyne.CanvasObject) {
 			bytes += s.Bytes
 		}
 		visible := w.eng.Settings().Visible
-		detail := summary(files, bytes) + " · as " + self.Name
+		detail := human.Summary(files, bytes) + " · as " + self.Name
 		if !visible {
-			detail = summary(files, bytes) + " · hidden from neighbours"
+			detail = human.Summary(files, bytes) + " · hidden from neighbours"
 		}
 		row.set(theme.HomeIcon(), "My shares", detail, visible)
 		return
@@ -394,7 +396,7 @@ func (w *Window) updatePeerRow(id widget.ListItemID, o fyne.CanvasObject) {
 		return
 	}
 	p := w.peers[id-1]
-	detail := summary(p.Files, p.Bytes)
+	detail := human.Summary(p.Files, p.Bytes)
 	if !p.Online {
 		detail = "offline · " + detail
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"porch/peer"
+	"porch/ui/human"
 )
 
 // progressBar draws a one-line progress bar on a terminal. On anything that
@@ -46,13 +47,10 @@ func (b *progressBar) update(p peer.GetProgress) {
 		frac = float64(p.Done) / float64(p.Total)
 	}
 	fill := int(frac * width)
-	eta := "--"
-	if p.Rate > 0 && p.Total > p.Done {
-		eta = time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second)).Round(time.Second).String()
-	}
-	fmt.Fprintf(b.w, "\r%-20.20s [%s%s] %5.1f%% %9s/s  %d src  ETA %-6s",
+	eta := human.ETA(p.Done, p.Total, p.Rate)
+	fmt.Fprintf(b.w, "\r%-20.20s [%s%s] %5.1f%% %11s  %d src  %-16s",
 		b.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
-		100*frac, humanBytes(int64(p.Rate)), p.Sources, eta)
+		100*frac, human.Rate(p.Rate), p.Sources, eta)
 	b.drawn = true
 }
 

@@ -1,10 +1,12 @@
-package main
+package cli
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"porch/ui/human"
 )
 
 // errUsage marks a command line that cannot be understood; it exits with status 2.
@@ -32,7 +34,7 @@ type flagSpec struct {
 	help  string
 }
 
-// globalFlags are accepted by every command (DESIGN.md, "The command line").
+// globalFlags are accepted by every command (README, "The command line").
 var globalFlags = []flagSpec{
 	{"data", flagString, "DIR", "all state: identity, shares, hash cache, settings (default: the user's config dir)/porch"},
 	{"name", flagString, "NAME", "display name shown to neighbours (default: the host name)"},
@@ -128,9 +130,9 @@ func (p parsed) duration(name string, def time.Duration) (time.Duration, error) 
 	if v == "" {
 		return def, nil
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, usageError("--%s: %q is not a duration like 3s or 500ms", name, v)
+	d, err := human.ParseDuration(v)
+	if err != nil {
+		return 0, usageError("--%s: %v", name, err)
 	}
 	return d, nil
 }

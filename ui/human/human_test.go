@@ -1,14 +1,9 @@
-package ui
+package human
 
 import (
 	"errors"
 	"testing"
 	"time"
-
-	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/theme"
-
-	"porch/share"
 )
 
 var rateTests = []struct {
@@ -97,14 +92,14 @@ func TestHumanBytes(t *testing.T) {
 		{0, "0 B"}, {999, "999 B"}, {1000, "1.0 KB"}, {3_400_000_000, "3.4 GB"},
 		{999_960, "1.0 MB"}, {150_000_000, "150 MB"},
 	} {
-		if got := humanBytes(tt.n); got != tt.want {
-			t.Errorf("humanBytes(%d) = %q, want %q", tt.n, got, tt.want)
+		if got := Bytes(tt.n); got != tt.want {
+			t.Errorf("Bytes(%d) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
-	if got := summary(12, 3_400_000_000); got != "12 files · 3.4 GB" {
+	if got := Summary(12, 3_400_000_000); got != "12 files · 3.4 GB" {
 		t.Errorf("summary = %q", got)
 	}
-	if got := summary(1, 10); got != "1 file · 10 B" {
+	if got := Summary(1, 10); got != "1 file · 10 B" {
 		t.Errorf("summary = %q", got)
 	}
 }
@@ -117,27 +112,51 @@ func TestTimeLeft(t *testing.T) {
 		{8 * time.Second, "8 s left"}, {3 * time.Minute, "3 min left"},
 		{2*time.Hour + 5*time.Minute, "2 h 5 min left"},
 	} {
-		if got := timeLeft(tt.d); got != tt.want {
-			t.Errorf("timeLeft(%v) = %q, want %q", tt.d, got, tt.want)
+		if got := TimeLeft(tt.d); got != tt.want {
+			t.Errorf("TimeLeft(%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }
 
-func TestIconForKinds(t *testing.T) {
+func TestParseBytes(t *testing.T) {
 	for _, tt := range []struct {
-		e    share.Entry
-		want fyne.Resource
+		in   string
+		want int64
+		err  bool
 	}{
-		{share.Entry{Name: "Holiday", Dir: true}, theme.FolderIcon()},
-		{share.Entry{Name: "beach.JPG"}, theme.FileImageIcon()},
-		{share.Entry{Name: "song.flac"}, theme.FileAudioIcon()},
-		{share.Entry{Name: "film.mkv"}, theme.FileVideoIcon()},
-		{share.Entry{Name: "notes.pdf"}, theme.FileTextIcon()},
-		{share.Entry{Name: "backup.tar.gz"}, theme.FileApplicationIcon()},
-		{share.Entry{Name: "Makefile"}, theme.FileIcon()},
+		{"100MB", 100_000_000, false}, {"1.5 GiB", 3 << 29, false}, {"4k", 4000, false},
+		{"4096", 4096, false}, {"0", 0, false}, {"2TB", 2_000_000_000_000, false},
+		{"", 0, true}, {"MB", 0, true}, {"-1MB", 0, true}, {"1..2", 0, true}, {"12 parsecs", 0, true},
 	} {
-		if got := iconFor(tt.e); got.Name() != tt.want.Name() {
-			t.Errorf("iconFor(%q) = %s, want %s", tt.e.Name, got.Name(), tt.want.Name())
+		got, err := ParseBytes(tt.in)
+		if tt.err != (err != nil) || got != tt.want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d (error %v)", tt.in, got, err, tt.want, tt.err)
 		}
+		if err != nil && !errors.Is(err, ErrSize) {
+			t.Errorf("ParseBytes(%q) error %v does not wrap ErrSize", tt.in, err)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	if d, err := ParseDuration("1m30s"); err != nil || d != 90*time.Second {
+		t.Errorf("ParseDuration(1m30s) = %v, %v", d, err)
+	}
+	for _, bad := range []string{"", "soon", "-3s", "3"} {
+		if _, err := ParseDuration(bad); !errors.Is(err, ErrDuration) {
+			t.Errorf("ParseDuration(%q) error %v, want ErrDuration", bad, err)
+		}
+	}
+}
+
+func TestETA(t *testing.T) {
+	if got := ETA(0, 100, 0); got != "" {
+		t.Errorf("ETA with no rate = %q, want empty", got)
+	}
+	if got := ETA(100, 100, 5); got != "" {
+		t.Errorf("ETA when done = %q, want empty", got)
+	}
+	if got := ETA(0, 8_000, 1_000); got != "8 s left" {
+		t.Errorf("ETA = %q, want 8 s left", got)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -58,7 +58,7 @@ func TestExitStatus(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.argv, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
-			got := runWith(tc.argv, &out, &errb)
+			got := Main(tc.argv, &out, &errb, nil)
 			if got != tc.status {
 				t.Fatalf("exit %d, want %d (stderr %q)", got, tc.status, errb.String())
 			}

@@ -1,0 +1,352 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"porch/peer"
+	"porch/share"
+	"porch/ui/human"
+)
+
+func (o *options) printJSON(v any) error {
+	enc := json.NewEncoder(o.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func cmdServe(o *options) error {
+	if len(o.args) > 0 {
+		return usageError("takes no arguments")
+	}
+	eng, err := o.engine(false)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	return eng.Run(ctx)
+}
+
+func cmdShareAdd(o *options) error {
+	if len(o.args) == 0 {
+		return usageError("needs at least one PATH")
+	}
+	cat, err := share.OpenCatalog(o.dataDir)
+	if err != nil {
+		return err
+	}
+	for _, p := range o.args {
+		if abs, err := filepath.Abs(p); err == nil {
+			if secrets, _ := share.FindSecrets(abs, 20); len(secrets) > 0 {
+				fmt.Fprintf(o.stderr, "porch: warning: %s holds likely secrets; they are excluded from sharing: %s\n",
+					p, strings.Join(secrets, ", "))
+			}
+		}
+	}
+	items, err := cat.Add(o.args...)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		fmt.Fprintf(o.stdout, "sharing %s as %q\n", it.Path, it.Name)
+	}
+	return nil
+}
+
+func cmdShareRm(o *options) error {
+	if len(o.args) == 0 {
+		return usageError("needs at least one PATH")
+	}
+	cat, err := share.OpenCatalog(o.dataDir)
+	if err != nil {
+		return err
+	}
+	args := make([]string, len(o.args))
+	for i, a := range o.args {
+		args[i] = a
+		if abs, err := filepath.Abs(a); err == nil {
+			for _, it := range cat.Items() {
+				if it.Path == abs {
+					args[i] = abs
+				}
+			}
+		}
+	}
+	if err := cat.Remove(args...); err != nil {
+		return err
+	}
+	for _, a := range o.args {
+		fmt.Fprintf(o.stdout, "stopped sharing %s\n", a)
+	}
+	return nil
+}
+
+func cmdShareLs(o *options) error {
+	if len(o.args) > 0 {
+		return usageError("takes no arguments")
+	}
+	cat, err := share.OpenCatalog(o.dataDir)
+	if err != nil {
+		return err
+	}
+	items := cat.Items()
+	if o.bool("json") {
+		if items == nil {
+			items = []share.Item{}
+		}
+		return o.printJSON(items)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(o.stdout, "Nothing shared yet. Add files or folders with: porch share add PATH")
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.stdout, 2, 8, 2, ' ', 0)
+	for _, it := range items {
+		fmt.Fprintf(tw, "%s\t%s\n", it.Name, it.Path)
+	}
+	return tw.Flush()
+}
+
+// clientEngine starts a browse-only engine for one command and waits until
+// the neighbours have had --wait to answer, or until want reports that the
+// one the command needs is found.
+func (o *options) clientEngine(ctx context.Context, want func(*peer.Engine) bool) (*peer.Engine, func(), error) {
+	wait, err := o.duration("wait", 2*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := o.engine(true)
+	if err != nil {
+		return nil, nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := eng.Run(runCtx); err != nil && runCtx.Err() == nil {
+			o.log.Error("engine stopped", "err", err)
+		}
+	}()
+	stop := func() { cancel(); <-done }
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if want != nil && want(eng) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			return nil, nil, errStopped
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return eng, stop, nil
+}
+
+// peerJSON is one neighbour in `porch peers --json`.
+type peerJSON struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Addrs       []string `json:"addrs"`
+	Port        int      `json:"port"`
+	Fingerprint string   `json:"fingerprint"`
+	Online      bool     `json:"online"`
+	Files       int      `json:"files"`
+	Bytes       int64    `json:"bytes"`
+	KeyChanged  bool     `json:"key_changed,omitempty"`
+}
+
+func cmdPeers(o *options) error {
+	if len(o.args) > 0 {
+		return usageError("takes no arguments")
+	}
+	ctx, cancelSig := signalContext()
+	defer cancelSig()
+	eng, stop, err := o.clientEngine(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	peers := eng.Peers()
+	if o.bool("json") {
+		out := []peerJSON{}
+		for _, p := range peers {
+			out = append(out, peerJSON{p.ID, p.Name, p.Addrs, p.Port, p.Fingerprint, p.Online, p.Files, p.Bytes, p.KeyChanged})
+		}
+		return o.printJSON(out)
+	}
+	if len(peers) == 0 {
+		fmt.Fprintln(o.stdout, "No neighbours found. Is Porch running on the other machine, and is the same network allowed through its firewall (TCP port", defaultPort, "and mDNS UDP 5353)?")
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tADDRESS\tSHARES")
+	for _, p := range peers {
+		addr := ""
+		if len(p.Addrs) > 0 {
+			addr = p.Addrs[0]
+		}
+		state := fmt.Sprintf("%d files, %s", p.Files, human.Bytes(p.Bytes))
+		if p.KeyChanged {
+			state = "KEY CHANGED: refused"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.ID[:8], addr, state)
+	}
+	return tw.Flush()
+}
+
+// splitRef splits "PEER/PATH" into the peer reference and the path.
+func splitRef(ref string) (string, string) {
+	if i := strings.IndexByte(ref, '/'); i >= 0 {
+		return ref[:i], strings.Trim(ref[i+1:], "/")
+	}
+	return ref, ""
+}
+
+// findPeer starts a client engine and resolves a peer reference.
+func (o *options) findPeer(ctx context.Context, ref string) (*peer.Engine, peer.PeerInfo, func(), error) {
+	if ref == "" {
+		return nil, peer.PeerInfo{}, nil, usageError("needs a PEER (display name, id prefix or host:port)")
+	}
+	if o.str("wait", "") == "" {
+		o.flags["wait"] = []string{"5s"}
+	}
+	eng, stop, err := o.clientEngine(ctx, func(e *peer.Engine) bool {
+		_, err := e.Resolve(ref)
+		return err == nil
+	})
+	if err != nil {
+		return nil, peer.PeerInfo{}, nil, err
+	}
+	p, err := eng.Resolve(ref)
+	if err != nil {
+		stop()
+		return nil, peer.PeerInfo{}, nil, err
+	}
+	return eng, p, stop, nil
+}
+
+func cmdLs(o *options) error {
+	if len(o.args) != 1 {
+		return usageError("needs exactly one PEER[/PATH]")
+	}
+	ref, path := splitRef(o.args[0])
+	ctx, cancelSig := signalContext()
+	defer cancelSig()
+	eng, p, stop, err := o.findPeer(ctx, ref)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	entries, err := eng.List(ctx, p.ID, path)
+	if err != nil {
+		return err
+	}
+	if o.bool("json") {
+		if entries == nil {
+			entries = []share.Entry{}
+		}
+		return o.printJSON(entries)
+	}
+	if len(entries) == 0 {
+		fmt.Fprintf(o.stdout, "%s shares nothing here.\n", p.Name)
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.stdout, 2, 8, 2, ' ', tabwriter.AlignRight)
+	for _, e := range entries {
+		name := e.Name
+		if e.Dir {
+			name += "/"
+		}
+		fmt.Fprintf(tw, "%s\t  %s\t\n", human.Bytes(e.Size), name)
+	}
+	return tw.Flush()
+}
+
+func cmdGet(o *options) error {
+	if len(o.args) == 0 {
+		return usageError("needs at least one PEER/PATH")
+	}
+	to := o.str("to", o.downloads)
+	ctx, cancelSig := signalContext()
+	defer cancelSig()
+	for _, arg := range o.args {
+		ref, path := splitRef(arg)
+		if path == "" {
+			return usageError("%q: say which file or folder, as PEER/PATH", arg)
+		}
+		eng, p, stop, err := o.findPeer(ctx, ref)
+		if err != nil {
+			return err
+		}
+		bar := newProgressBar(o.stderr, filepath.Base(path))
+		res, err := eng.Get(ctx, p.ID, path, to, bar.update)
+		bar.finish()
+		stop()
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted; run the same command again to resume")
+			}
+			return err
+		}
+		fmt.Fprintf(o.stderr, "%s: %d files, %s into %s (%s skipped as already present), sources: %d\n",
+			res.Target, res.Files, human.Bytes(res.Bytes), to, human.Bytes(res.SkippedBytes), res.Sources)
+	}
+	return nil
+}
+
+// searchJSON is one result in `porch search --json`.
+type searchJSON struct {
+	Name      string         `json:"name"`
+	Path      string         `json:"path"`
+	Size      int64          `json:"size"`
+	Dir       bool           `json:"dir"`
+	ContentID string         `json:"cid"`
+	Peers     []peer.PeerRef `json:"peers"`
+}
+
+func cmdSearch(o *options) error {
+	if len(o.args) == 0 {
+		return usageError("needs TEXT to search for")
+	}
+	text := strings.Join(o.args, " ")
+	ctx, cancelSig := signalContext()
+	defer cancelSig()
+	eng, stop, err := o.clientEngine(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	results, err := eng.Search(ctx, text)
+	if err != nil {
+		return err
+	}
+	if o.bool("json") {
+		out := []searchJSON{}
+		for _, r := range results {
+			out = append(out, searchJSON{r.Entry.Name, r.Entry.Path, r.Entry.Size, r.Entry.Dir, r.Entry.ContentID, r.Peers})
+		}
+		return o.printJSON(out)
+	}
+	if len(results) == 0 {
+		fmt.Fprintf(o.stdout, "Nothing matches %q on %d neighbours.\n", text, len(eng.Peers()))
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.stdout, 2, 8, 2, ' ', 0)
+	for _, r := range results {
+		var names []string
+		for _, p := range r.Peers {
+			names = append(names, p.Name)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", human.Bytes(r.Entry.Size), r.Entry.Path, strings.Join(names, ", "))
+	}
+	return tw.Flush()
+}
