@@ -11,8 +11,22 @@ import (
 	"time"
 )
 
-// DefaultRescan is how often Run rescans when LibraryOptions.Rescan is zero.
-const DefaultRescan = 2 * time.Second
+// Defaults of LibraryOptions.
+const (
+	// DefaultRescan is how often Run walks every shared tree in full when
+	// LibraryOptions.Rescan is zero: a safety net beside change
+	// notifications, as often as Syncthing's.
+	DefaultRescan = time.Hour
+	// DefaultPoll is how often Run rescans when a shared item is not
+	// watched (the watch limit is reached, or its filesystem sends no
+	// notifications) and LibraryOptions.Poll is zero.
+	DefaultPoll = 30 * time.Second
+	// settleDelay is how long Run waits after a change notification for
+	// more before it rescans; settleMax bounds the wait while changes keep
+	// coming.
+	settleDelay = 150 * time.Millisecond
+	settleMax   = time.Second
+)
 
 const (
 	maxSecretsPer = 100                    // excluded paths reported per item
@@ -23,7 +37,8 @@ const (
 // LibraryOptions configures OpenLibrary.
 type LibraryOptions struct {
 	DataDir        string        // catalog and hash cache live here
-	Rescan         time.Duration // how often Run re-walks shared trees and re-reads the catalog (default 2s)
+	Rescan         time.Duration // how often Run walks every shared tree even without change notifications (default DefaultRescan)
+	Poll           time.Duration // how often Run rescans while an item is not watched (default DefaultPoll)
 	HashWorkers    int           // files hashed at once (default 1)
 	IncludeSecrets bool          // false: likely secrets (IsSecretName) are neither listed nor served
 	OnChange       func()        // called after the index or hashing progress changed, from Run's goroutines or from Add, Remove and Rescan (possibly concurrently); must not block; may be nil
@@ -36,8 +51,9 @@ type ItemStatus struct {
 	Files       int      `json:"files"`
 	Bytes       int64    `json:"bytes"`
 	HashedBytes int64    `json:"hashed_bytes"`
-	Secrets     []string `json:"secrets,omitempty"` // slash paths below the item excluded as likely secrets or as Porch's data folder ("." is the item itself)
-	Err         string   `json:"error,omitempty"`   // why the item cannot be served (e.g. it was deleted)
+	Secrets     []string `json:"secrets,omitempty"`   // slash paths below the item excluded as likely secrets or as Porch's data folder ("." is the item itself)
+	Err         string   `json:"error,omitempty"`     // why the item cannot be served (e.g. it was deleted)
+	Unwatched   string   `json:"unwatched,omitempty"` // while Run runs: why changes to the item are found by periodic rescans only
 }
 
 // Library is what this machine serves: the catalog, an index of every shared
@@ -61,6 +77,7 @@ type Library struct {
 
 	tree    atomic.Pointer[tree]
 	running atomic.Bool
+	watch   atomic.Pointer[watcher] // set while Run watches for changes
 
 	notifyMu   sync.Mutex
 	lastNotify time.Time
@@ -130,6 +147,9 @@ func OpenLibrary(opts LibraryOptions) (*Library, error) {
 	if opts.Rescan <= 0 {
 		opts.Rescan = DefaultRescan
 	}
+	if opts.Poll <= 0 {
+		opts.Poll = DefaultPoll
+	}
 	if opts.HashWorkers <= 0 {
 		opts.HashWorkers = 1
 	}
@@ -193,15 +213,31 @@ func (l *Library) Close() error {
 	return l.cache.save()
 }
 
-// Run keeps the index current until ctx ends: every Rescan interval (longer
-// when a scan is slow) it re-reads the catalog and rescans, and it hashes files without a content id using
-// HashWorkers goroutines. It waits for those goroutines, saves the hash cache
-// and returns nil when ctx ends.
+// Run keeps the index current until ctx ends. It watches every shared tree
+// and the catalog for changes and rescans shortly after one (see
+// settleDelay); it also walks everything every Rescan interval (longer when
+// a scan is slow) as a safety net, and every Poll interval while an item
+// cannot be watched. It hashes files without a content id using HashWorkers
+// goroutines. It waits for those goroutines, saves the hash cache and
+// returns nil when ctx ends.
 func (l *Library) Run(ctx context.Context) error {
 	if !l.running.CompareAndSwap(false, true) {
 		return errors.New("library: already running")
 	}
 	defer l.running.Store(false)
+	var wake <-chan struct{}
+	w, err := newWatcher(l.opts.DataDir, l.log)
+	if err != nil {
+		l.log.Warn("shares are not watched for changes; rescanning them every while instead", "err", err)
+	} else {
+		defer w.close()
+		l.watch.Store(w)
+		defer l.watch.Store(nil)
+		wake = w.wake
+		if l.syncWatches(w) {
+			l.rescanLogged()
+		}
+	}
 	var wg sync.WaitGroup
 	done := make(chan struct{}, 1)
 	hashing := false
@@ -218,9 +254,42 @@ func (l *Library) Run(ctx context.Context) error {
 		}()
 	}
 	startPass()
-	tick := time.NewTicker(l.opts.Rescan)
-	defer tick.Stop()
+	full := time.NewTimer(l.opts.Rescan)
+	defer full.Stop()
+	poll := time.NewTicker(l.opts.Poll)
+	defer poll.Stop()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	var settleBy time.Time // when a pending change is rescanned at the latest; zero: none pending
 	lastSave, lastTouch := time.Now(), time.Now()
+	scan := func(reload bool) {
+		if reload {
+			if _, err := l.cat.Reload(); err != nil {
+				l.log.Warn("reading shares", "err", err)
+			}
+		}
+		start := time.Now()
+		l.rescanLogged()
+		if w != nil && l.syncWatches(w) {
+			l.rescanLogged() // files made in new folders before their watch began
+		}
+		// Huge trees are walked in full less often: scanning takes at most
+		// about a fifth of the time.
+		full.Reset(max(l.opts.Rescan, 5*time.Since(start)))
+		startPass()
+		if time.Since(lastTouch) >= 24*time.Hour {
+			// A long-running peer reuses content ids without asking the
+			// cache; keep their entries from ageing out.
+			lastTouch = time.Now()
+			l.touchCache()
+		}
+		if time.Since(lastSave) >= saveEvery && l.cache.isDirty() {
+			lastSave = time.Now()
+			if err := l.cache.save(); err != nil {
+				l.log.Warn("saving hash cache", "err", err)
+			}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -231,32 +300,54 @@ func (l *Library) Run(ctx context.Context) error {
 			return nil
 		case <-done:
 			hashing = false
-		case <-tick.C:
-			if _, err := l.cat.Reload(); err != nil {
-				l.log.Warn("reading shares", "err", err)
+		case <-wake:
+			now := time.Now()
+			if settleBy.IsZero() {
+				settleBy = now.Add(settleMax)
 			}
-			start := time.Now()
-			if err := l.Rescan(); err != nil {
-				l.log.Warn("rescanning shares", "err", err)
+			settle.Reset(min(settleDelay, max(0, settleBy.Sub(now))))
+		case <-settle.C:
+			settleBy = time.Time{}
+			_, catalog, _ := w.take()
+			scan(catalog)
+		case <-poll.C:
+			if w == nil || len(w.unwatched()) > 0 {
+				scan(true)
 			}
-			// Huge trees are walked less often: scanning takes at most
-			// about a fifth of the time.
-			tick.Reset(max(l.opts.Rescan, 5*time.Since(start)))
-			startPass()
-			if time.Since(lastTouch) >= 24*time.Hour {
-				// A long-running peer reuses content ids without asking the
-				// cache; keep their entries from ageing out.
-				lastTouch = time.Now()
-				l.touchCache()
-			}
-			if time.Since(lastSave) >= saveEvery && l.cache.isDirty() {
-				lastSave = time.Now()
-				if err := l.cache.save(); err != nil {
-					l.log.Warn("saving hash cache", "err", err)
-				}
-			}
+		case <-full.C:
+			scan(true)
 		}
 	}
+}
+
+// rescanLogged rescans, logging a failure.
+func (l *Library) rescanLogged() {
+	if err := l.Rescan(); err != nil {
+		l.log.Warn("rescanning shares", "err", err)
+	}
+}
+
+// syncWatches points w at the folders of the current index and reports
+// whether it began watching a folder it did not watch before.
+func (l *Library) syncWatches(w *watcher) bool {
+	dirs, files := map[string][]string{}, map[string][]string{}
+	t := l.tree.Load()
+	for i, top := range t.tops {
+		if top == nil {
+			continue
+		}
+		item := t.status[i].Path
+		if !top.dir {
+			files[top.absPath()] = append(files[top.absPath()], item)
+			continue
+		}
+		walkNodes(top, func(n *node) {
+			if n.dir {
+				dirs[n.absPath()] = append(dirs[n.absPath()], item)
+			}
+		})
+	}
+	return w.sync(dirs, files)
 }
 
 // touchCache marks the cache entries of every hashed file as in use.

@@ -163,11 +163,18 @@ func (l *Library) HashProgress() (hashedBytes, totalBytes int64) {
 // Items returns the status of every shared item, sorted by name.
 func (l *Library) Items() []ItemStatus {
 	t := l.tree.Load()
+	var unwatched map[string]string
+	if w := l.watch.Load(); w != nil {
+		unwatched = w.unwatched()
+	}
 	out := make([]ItemStatus, len(t.status))
 	for i, st := range t.status {
 		st.Secrets = slices.Clone(st.Secrets)
 		if top := t.tops[i]; top != nil {
 			st.HashedBytes = top.hashed.Load()
+			if why, ok := unwatched[st.Path]; ok {
+				st.Unwatched = why
+			}
 		}
 		out[i] = st
 	}

@@ -54,6 +54,8 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"share", "add", "--data", data, data + "/missing"}, 1, "missing"},
 		{[]string{"serve", "--data", data, "--max-upload", "fast"}, 2, "--max-upload"},
 		{[]string{"share", "ls", "--data", data, "--json"}, 0, ""},
+		{[]string{"share", "rescan", "--data", data}, 0, ""},
+		{[]string{"share", "rescan", "--data", data, "extra"}, 2, "takes no arguments"},
 		{[]string{"get", "--help"}, 0, ""},
 	} {
 		t.Run(strings.Join(tc.argv, " "), func(t *testing.T) {

@@ -114,6 +114,17 @@ func cmdShareLs(o *options) error {
 	return tw.Flush()
 }
 
+func cmdShareRescan(o *options) error {
+	if len(o.args) > 0 {
+		return usageError("takes no arguments")
+	}
+	if err := share.RequestRescan(o.dataDir); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.stdout, "asked Porch to rescan every share; changes show within seconds while it runs")
+	return nil
+}
+
 // clientEngine starts a browse-only engine for one command and waits until
 // the neighbours have had --wait to answer, or until want reports that the
 // one the command needs is found.
