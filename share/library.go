@@ -261,7 +261,18 @@ func (l *Library) Run(ctx context.Context) error {
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	var settleBy time.Time // when a pending change is rescanned at the latest; zero: none pending
-	lastSave, lastTouch := time.Now(), time.Now()
+	// The hash cache is saved while hashing goes on, and when a pass ends,
+	// so that a kill loses at most saveEvery of hashing.
+	save := time.NewTicker(saveEvery)
+	defer save.Stop()
+	saveCache := func() {
+		if l.cache.isDirty() {
+			if err := l.cache.save(); err != nil {
+				l.log.Warn("saving hash cache", "err", err)
+			}
+		}
+	}
+	lastTouch := time.Now()
 	scan := func(reload bool) {
 		if reload {
 			if _, err := l.cat.Reload(); err != nil {
@@ -283,12 +294,6 @@ func (l *Library) Run(ctx context.Context) error {
 			lastTouch = time.Now()
 			l.touchCache()
 		}
-		if time.Since(lastSave) >= saveEvery && l.cache.isDirty() {
-			lastSave = time.Now()
-			if err := l.cache.save(); err != nil {
-				l.log.Warn("saving hash cache", "err", err)
-			}
-		}
 	}
 	for {
 		select {
@@ -300,6 +305,11 @@ func (l *Library) Run(ctx context.Context) error {
 			return nil
 		case <-done:
 			hashing = false
+			saveCache()
+		case <-save.C:
+			if hashing {
+				saveCache()
+			}
 		case <-wake:
 			now := time.Now()
 			if settleBy.IsZero() {

@@ -119,3 +119,19 @@ func TestRescanRequest(t *testing.T) {
 	}
 	waitFor(t, func() bool { e, _ := l.Stat(p); return e.ModTime.Equal(when) })
 }
+
+// Hashes reach the disk while the library runs, not only when it stops, so a
+// peer killed after hashing does not hash again.
+func TestHashCacheSavedWhileRunning(t *testing.T) {
+	src := t.TempDir()
+	for _, name := range []string{"a.txt", "b.txt", "c.txt"} {
+		writeFile(t, filepath.Join(src, name), name)
+	}
+	data := t.TempDir()
+	l := openLib(t, data, LibraryOptions{Rescan: time.Hour, Poll: time.Hour}, src)
+	runLibrary(t, l)
+	waitFor(t, func() bool {
+		m, err := readHashCache(filepath.Join(data, hashCacheFile))
+		return err == nil && len(m) == 3
+	})
+}
