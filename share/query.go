@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // lookup returns the node at tree path p, or nil.
@@ -104,11 +103,12 @@ func (l *Library) Walk(p string, fn func(Entry) error) error {
 	return nil
 }
 
-// Search returns up to max entries (files and folders, pre-order) whose name
-// contains every word of query, ignoring case. max <= 0 means 500.
+// Search returns up to max entries (files and folders, pre-order) that match
+// query in the syntax of ParseQuery; a query that does not parse, or asks
+// for nothing, finds nothing. max <= 0 means 500.
 func (l *Library) Search(query string, max int) []Entry {
-	words := strings.Fields(strings.ToLower(query))
-	if len(words) == 0 {
+	q, err := ParseQuery(query)
+	if err != nil || q.Empty() {
 		return nil
 	}
 	if max <= 0 {
@@ -119,15 +119,7 @@ func (l *Library) Search(query string, max int) []Entry {
 	t := l.tree.Load()
 	var walk func(*node) error
 	walk = func(n *node) error {
-		name := strings.ToLower(n.name)
-		match := true
-		for _, w := range words {
-			if !strings.Contains(name, w) {
-				match = false
-				break
-			}
-		}
-		if match {
+		if q.Match(n.name, n.dir, n.size) {
 			out = append(out, n.entry())
 			if len(out) >= max {
 				return errFull

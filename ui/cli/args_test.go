@@ -57,6 +57,7 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"share", "rescan", "--data", data}, 0, ""},
 		{[]string{"share", "rescan", "--data", data, "extra"}, 2, "takes no arguments"},
 		{[]string{"get", "--help"}, 0, ""},
+		{[]string{"search", "--data", data, "size>lots"}, 2, "not a size"},
 	} {
 		t.Run(strings.Join(tc.argv, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer

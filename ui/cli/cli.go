@@ -46,7 +46,7 @@ var commands = []command{
 	{"ls", "PEER[/PATH]", "browse a neighbour's shares", []flagSpec{waitFlag, jsonFlag}, cmdLs},
 	{"get", "PEER/PATH...", "download files or folders (resumes, verifies, uses every source)",
 		[]flagSpec{waitFlag, {"to", flagString, "DIR", "destination folder (default: --downloads)"}}, cmdGet},
-	{"search", "TEXT", "search every neighbour's shares at once", []flagSpec{waitFlag, jsonFlag}, cmdSearch},
+	{"search", "TEXT", "search every neighbour's shares at once (words, \"a phrase\", -word, ext:flac, size>100MB, type:folder)", []flagSpec{waitFlag, jsonFlag}, cmdSearch},
 }
 
 var (

@@ -328,6 +328,9 @@ func cmdSearch(o *options) error {
 		return usageError("needs TEXT to search for")
 	}
 	text := strings.Join(o.args, " ")
+	if _, err := share.ParseQuery(text); err != nil {
+		return usageError("%v", err)
+	}
 	ctx, cancelSig := signalContext()
 	defer cancelSig()
 	eng, stop, err := o.clientEngine(ctx, nil)

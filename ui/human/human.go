@@ -3,17 +3,19 @@
 // show the same file as the same size because both call [Bytes].
 //
 // Sizes use decimal units, as file managers do (1 KB = 1000 bytes); parsing
-// accepts binary units too (1 KiB = 1024 bytes). The package has no state
-// and imports only the standard library.
+// accepts binary units too (1 KiB = 1024 bytes), through the one size parser
+// that search queries use as well (share.ParseSize). The package has no
+// state.
 package human
 
 import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
+
+	"porch/share"
 )
 
 // Bytes formats n with decimal units: "512 B", "3.4 GB", "150 MB".
@@ -81,55 +83,17 @@ func ETA(done, total int64, rate float64) string {
 	return TimeLeft(time.Duration(float64(total-done) / rate * float64(time.Second)))
 }
 
-// units are the size units ParseBytes accepts, by lower-case name.
-var units = map[string]int64{
-	"":    1,
-	"b":   1,
-	"kb":  1000,
-	"mb":  1000 * 1000,
-	"gb":  1000 * 1000 * 1000,
-	"tb":  1000 * 1000 * 1000 * 1000,
-	"kib": 1 << 10,
-	"mib": 1 << 20,
-	"gib": 1 << 30,
-	"tib": 1 << 40,
-	"k":   1000,
-	"m":   1000 * 1000,
-	"g":   1000 * 1000 * 1000,
-	"t":   1000 * 1000 * 1000 * 1000,
-}
-
-// Errors wrapped by the parsers.
+// Errors wrapped by the parsers. ErrSize is share's: sizes typed here and in
+// a search (size>100MB) are read by one parser.
 var (
-	ErrSize     = errors.New("not a size")
+	ErrSize     = share.ErrSize
 	ErrRate     = errors.New("not a speed")
 	ErrDuration = errors.New("not a duration")
 )
 
-// ParseBytes parses a size such as "100MB", "1.5 GiB", "4k" or "4096".
-// Units are decimal unless binary; case does not matter. The result is
-// rounded to whole bytes and is never negative.
-func ParseBytes(s string) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	i := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
-		i++
-	}
-	num, unit := t[:i], strings.TrimSpace(t[i:])
-	mult, ok := units[unit]
-	if num == "" || !ok {
-		return 0, fmt.Errorf("%q: %w; write it like 100MB or 4KiB", s, ErrSize)
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q: %w; write it like 100MB or 4KiB", s, ErrSize)
-	}
-	bytes := v * float64(mult)
-	if bytes >= math.MaxInt64/2 {
-		return 0, fmt.Errorf("%q: %w: too large", s, ErrSize)
-	}
-	return int64(math.Round(bytes)), nil
-}
+// ParseBytes parses a size such as "100MB", "1.5 GiB", "4k" or "4096" (see
+// share.ParseSize). Units are decimal unless binary; case does not matter.
+func ParseBytes(s string) (int64, error) { return share.ParseSize(s) }
 
 // ParseRate parses an upload limit such as "20MB/s", "500 KB/s", "1.5MB",
 // "2MiB/s", "10 mbps" or "64000" (bytes per second): a size as ParseBytes

@@ -118,26 +118,6 @@ func TestTimeLeft(t *testing.T) {
 	}
 }
 
-func TestParseBytes(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"100MB", 100_000_000, false}, {"1.5 GiB", 3 << 29, false}, {"4k", 4000, false},
-		{"4096", 4096, false}, {"0", 0, false}, {"2TB", 2_000_000_000_000, false},
-		{"", 0, true}, {"MB", 0, true}, {"-1MB", 0, true}, {"1..2", 0, true}, {"12 parsecs", 0, true},
-	} {
-		got, err := ParseBytes(tt.in)
-		if tt.err != (err != nil) || got != tt.want {
-			t.Errorf("ParseBytes(%q) = %d, %v; want %d (error %v)", tt.in, got, err, tt.want, tt.err)
-		}
-		if err != nil && !errors.Is(err, ErrSize) {
-			t.Errorf("ParseBytes(%q) error %v does not wrap ErrSize", tt.in, err)
-		}
-	}
-}
-
 func TestParseDuration(t *testing.T) {
 	if d, err := ParseDuration("1m30s"); err != nil || d != 90*time.Second {
 		t.Errorf("ParseDuration(1m30s) = %v, %v", d, err)
