@@ -174,10 +174,21 @@ func (r *runner) stop(t *testing.T) {
 // stop is called).
 func start(t *testing.T, opts Options) *runner {
 	t.Helper()
+	return run(t, mustNew(t, opts))
+}
+
+func mustNew(t *testing.T, opts Options) *Engine {
+	t.Helper()
 	e, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+// run runs e until the test ends (or stop is called).
+func run(t *testing.T, e *Engine) *runner {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runner{Engine: e, cancel: cancel, done: make(chan error, 1)}
 	go func() {
@@ -186,6 +197,14 @@ func start(t *testing.T, opts Options) *runner {
 	}()
 	t.Cleanup(func() { r.stop(t) })
 	return r
+}
+
+// shareFile writes data to a fresh folder as name and shares it on e.
+func shareFile(t *testing.T, e *Engine, name string, data []byte) {
+	t.Helper()
+	if _, err := e.AddShares(writeFile(t, t.TempDir(), name, data)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // waitFor polls cond until it holds, failing the test if it does not within

@@ -192,21 +192,18 @@ func TestNeighbourExpiresAfterFailedProbes(t *testing.T) {
 func TestSearchMergesResultsFromSeveralEngines(t *testing.T) {
 	b := newBus()
 	song := bytes.Repeat([]byte("la "), 10_000)
-	alice, bob := start(t, testOptions(t, b, "Alice")), start(t, testOptions(t, b, "Bob"))
-	if _, err := alice.AddShares(writeFile(t, t.TempDir(), "song.mp3", song)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.AddShares(writeFile(t, t.TempDir(), "song.mp3", song)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.AddShares(writeFile(t, t.TempDir(), "other song.txt", []byte("another tune"))); err != nil {
-		t.Fatal(err)
-	}
+	// Shared before Run, so that hashing starts at once.
+	alice, bob := mustNew(t, testOptions(t, b, "Alice")), mustNew(t, testOptions(t, b, "Bob"))
+	shareFile(t, alice, "song.mp3", song)
+	shareFile(t, bob, "song.mp3", song)
+	shareFile(t, bob, "other song.txt", []byte("another tune"))
+	run(t, alice)
+	run(t, bob)
 	opts := testOptions(t, b, "")
 	opts.ClientOnly = true
 	me := start(t, opts)
 	waitFor(t, "shares hashed and neighbours online", func() bool {
-		return hashed(alice.Engine) && hashed(bob.Engine) && online(me.Engine, alice.ID()) && online(me.Engine, bob.ID())
+		return hashed(alice) && hashed(bob) && online(me.Engine, alice.ID()) && online(me.Engine, bob.ID())
 	})
 
 	res, err := me.Search(context.Background(), "song")
@@ -245,12 +242,11 @@ func TestGetDrawsFromEveryHolder(t *testing.T) {
 	holders := make([]*runner, 2)
 	for i, name := range []string{"Alice", "Bob"} {
 		opts := testOptions(t, b, name)
-		// A slow origin leaves time for the second holder to join in.
-		opts.MaxUpload = 2 << 20
-		holders[i] = start(t, opts)
-		if _, err := holders[i].AddShares(writeFile(t, t.TempDir(), "film.bin", data)); err != nil {
-			t.Fatal(err)
-		}
+		// Slow uploads leave time for the second holder to join in.
+		opts.MaxUpload = 4 << 20
+		e := mustNew(t, opts)
+		shareFile(t, e, "film.bin", data)
+		holders[i] = run(t, e)
 	}
 	opts := testOptions(t, b, "")
 	opts.ClientOnly = true

@@ -29,9 +29,7 @@ func TestNoGoroutineOutlivesRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := bytes.Repeat([]byte("0123456789abcdef"), 4*share.BlockSize/16)
-	if _, err := alice.AddShares(writeFile(t, t.TempDir(), "big.bin", data)); err != nil {
-		t.Fatal(err)
-	}
+	shareFile(t, alice, "big.bin", data)
 	bobOpts := testOptions(t, b, "Bob")
 	bob, err := New(bobOpts)
 	if err != nil {
@@ -139,11 +137,10 @@ func TestCloseWithoutRun(t *testing.T) {
 // its progress through events and ends done with the right bytes.
 func TestDownloadIntoSettingsFolder(t *testing.T) {
 	b := newBus()
-	alice := start(t, testOptions(t, b, "Alice"))
 	data := bytes.Repeat([]byte("x"), 3*share.BlockSize/2)
-	if _, err := alice.AddShares(writeFile(t, t.TempDir(), "photo.raw", data)); err != nil {
-		t.Fatal(err)
-	}
+	e := mustNew(t, testOptions(t, b, "Alice"))
+	shareFile(t, e, "photo.raw", data)
+	alice := run(t, e)
 	me := start(t, testOptions(t, b, "Me"))
 	waitFor(t, "alice hashed and seen", func() bool { return hashed(alice.Engine) && online(me.Engine, alice.ID()) })
 	done := make(chan TransferInfo, 1)
