@@ -135,9 +135,9 @@ func (b *bus) wakeAll() {
 	}
 }
 
-// fastLiveness probes often and gives up soon, so that expiry takes a
+// fastProbes probes often and gives up soon, so that expiry takes a
 // fraction of a second.
-var fastLiveness = liveness{every: 50 * time.Millisecond, timeout: time.Second, fails: 2}
+var fastProbes = probeTiming{every: 50 * time.Millisecond, timeout: time.Second, fails: 2}
 
 // testOptions are the options of an engine on b: its own data folder,
 // loopback only, the bus for discovery, fast probes. The download folder
@@ -150,7 +150,7 @@ func testOptions(t *testing.T, b *bus, name string) Options {
 		Listen:      "127.0.0.1:0",
 		DownloadDir: t.TempDir(),
 		Discovery:   b.join,
-		liveness:    fastLiveness,
+		probes:      fastProbes,
 	}
 }
 

@@ -54,22 +54,22 @@ type Options struct {
 	// through package peer/discovery on Ifaces.
 	Discovery func(self discovery.Announcement, announce bool) (Discoverer, error)
 
-	// liveness overrides the probe timing; tests shorten it.
-	liveness liveness
+	// probes overrides the probe timing; tests shorten it.
+	probes probeTiming
 	// silent leaves without saying goodbye, as a machine that loses power
 	// does; tests use it.
 	silent bool
 }
 
-// liveness is how often online peers are probed, how long a probe may take,
+// probeTiming is how often online peers are probed, how long a probe may take,
 // and how many probes in a row may fail before a peer is removed.
-type liveness struct {
+type probeTiming struct {
 	every, timeout time.Duration
 	fails          int
 }
 
-// defaultLiveness is the probe timing of a real engine.
-var defaultLiveness = liveness{every: 2 * time.Second, timeout: 2 * time.Second, fails: 3}
+// defaultProbes is the probe timing of a real engine.
+var defaultProbes = probeTiming{every: 2 * time.Second, timeout: 2 * time.Second, fails: 3}
 
 const (
 	goodbyeWait = 1500 * time.Millisecond // for all goodbyes together, on the way out
@@ -119,23 +119,23 @@ const (
 // guards the settings and the subscribers; the table, the transfer list and
 // the library guard themselves.
 type Engine struct {
-	opts      Options
-	log       *slog.Logger
-	id        *identity.Identity
-	known     *identity.Known
-	lib       *share.Library // nil when ClientOnly
-	srv       *wire.Server   // nil when ClientOnly
-	ln        net.Listener   // nil when ClientOnly; Run hands it to srv
-	port      int            // the port ln listens on; 0 when ClientOnly
-	disc      Discoverer
-	peers     *table
-	xfers     *transfers
-	conf      settingsFile
-	probe     liveness
-	life      context.Context // ends when the engine stops
-	stop      context.CancelFunc
-	runDone   chan struct{} // closed when Run returns
-	releaseMu sync.Once
+	opts     Options
+	log      *slog.Logger
+	id       *identity.Identity
+	known    *identity.Known
+	lib      *share.Library // nil when ClientOnly
+	srv      *wire.Server   // nil when ClientOnly
+	ln       net.Listener   // nil when ClientOnly; Run hands it to srv
+	port     int            // the port ln listens on; 0 when ClientOnly
+	disc     Discoverer
+	peers    *table
+	xfers    *transfers
+	conf     settingsFile
+	probe    probeTiming
+	life     context.Context // ends when the engine stops
+	stop     context.CancelFunc
+	runDone  chan struct{} // closed when Run returns
+	released sync.Once
 
 	lifeMu sync.Mutex
 	state  lifeState
@@ -167,12 +167,12 @@ func New(opts Options) (_ *Engine, err error) {
 		opts:    opts,
 		log:     opts.Logger,
 		conf:    settingsFile{path: filepath.Join(opts.DataDir, settingsName)},
-		probe:   defaultLiveness,
+		probe:   defaultProbes,
 		runDone: make(chan struct{}),
 		subs:    map[int]func(Event){},
 	}
-	if opts.liveness.every > 0 {
-		e.probe = opts.liveness
+	if opts.probes.every > 0 {
+		e.probe = opts.probes
 	}
 	e.life, e.stop = context.WithCancel(context.Background())
 	defer func() {
@@ -422,7 +422,7 @@ func (e *Engine) Close() error {
 // ended. The server closes the listener when it served; release closes it
 // when it did not.
 func (e *Engine) release() {
-	e.releaseMu.Do(func() {
+	e.released.Do(func() {
 		if e.ln != nil {
 			e.ln.Close()
 		}
