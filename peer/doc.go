@@ -1,9 +1,19 @@
 // Package peer is Porch's embedded engine: it ties this machine's share
-// library, discovery, the table of neighbours and their liveness, downloads
-// and the transfer list together behind one [Engine] with a Run/Close
-// lifecycle. The protocol itself (server, client, formats, limits) lives in
-// peer/wire, identities and trust in peer/identity, mDNS in peer/discovery
-// and the multi-source block fetcher in peer/swarm.
+// library, discovery, the table of neighbours and their liveness, downloads,
+// the transfer list and the settings together behind one [Engine].
+//
+// The engine follows one lifecycle: [New] creates everything it uses (the
+// library, the transfer list, the server and its listener, discovery),
+// [Engine.Run] runs it until its context ends and releases it all before
+// returning, and [Engine.Close] releases an engine that never ran. All state
+// lives in the data folder, the settings included.
+//
+// Discovery comes in through the small [Discoverer] interface
+// (Options.Discovery); by default it is mDNS through peer/discovery, and the
+// tests run several engines in one process over an in-memory one. The
+// protocol itself (server, client, formats, limits) lives in peer/wire,
+// identities and trust in peer/identity, and the multi-source block fetcher
+// in peer/swarm.
 //
 // The package knows nothing of any GUI: the window and the command line are
 // two faces over the same Engine methods and events.

@@ -75,7 +75,7 @@ func (e *Engine) Get(ctx context.Context, peerID, p, dir string, onProgress func
 	if err := share.ValidatePath(p); err != nil || p == "" {
 		return GetResult{}, fmt.Errorf("%q: %w", p, share.ErrBadPath)
 	}
-	c, info, err := e.client(peerID)
+	c, info, err := e.peers.client(peerID)
 	if err != nil {
 		return GetResult{}, err
 	}
@@ -403,7 +403,7 @@ func (e *Engine) addHolders(ctx context.Context, cid, origin string, add func(sw
 		}
 		asked[id] = true
 		wg.Go(func() {
-			c, info, err := e.client(id)
+			c, info, err := e.peers.client(id)
 			if err != nil {
 				return
 			}
@@ -425,7 +425,7 @@ func (e *Engine) addHolders(ctx context.Context, cid, origin string, add func(sw
 			mu.Unlock()
 		}
 	})
-	_, infos := e.onlinePeers()
+	_, infos := e.peers.online()
 	for _, info := range infos {
 		ask(info.ID)
 	}

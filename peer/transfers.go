@@ -17,49 +17,53 @@ import (
 	"porch/share"
 )
 
+// TransferState is where a transfer is in its life.
+type TransferState string
+
 // Transfer states.
 const (
-	TransferQueued   = "queued"
-	TransferRunning  = "running"
-	TransferPaused   = "paused"
-	TransferDone     = "done"
-	TransferFailed   = "failed"
-	TransferCanceled = "canceled"
+	TransferQueued   TransferState = "queued"
+	TransferRunning  TransferState = "running"
+	TransferPaused   TransferState = "paused"
+	TransferDone     TransferState = "done"
+	TransferFailed   TransferState = "failed"
+	TransferCanceled TransferState = "canceled"
 )
 
 // ErrNoTransfer is returned for an unknown transfer id.
 var ErrNoTransfer = errors.New("no such transfer")
 
-// TransferInfo is one download the window manages.
+// TransferInfo is one download the engine manages for the window.
 type TransferInfo struct {
-	ID        string    `json:"id"`
-	PeerID    string    `json:"peer_id"`
-	PeerName  string    `json:"peer_name"`
-	Path      string    `json:"path"` // on the neighbour
-	Dir       string    `json:"dir"`  // local download folder
-	Name      string    `json:"name"`
-	Folder    bool      `json:"folder,omitempty"` // known once the download has started
-	FinalPath string    `json:"final_path,omitempty"`
-	State     string    `json:"state"`
-	Err       string    `json:"err,omitempty"`
-	Done      int64     `json:"done"`
-	Total     int64     `json:"total"`
-	Rate      float64   `json:"-"`
-	Sources   int       `json:"-"`
-	Started   time.Time `json:"started"`
+	ID        string        `json:"id"`
+	PeerID    string        `json:"peer_id"`
+	PeerName  string        `json:"peer_name"`
+	Path      string        `json:"path"` // on the neighbour
+	Dir       string        `json:"dir"`  // local download folder
+	Name      string        `json:"name"`
+	Folder    bool          `json:"folder,omitempty"` // known once the download has started
+	FinalPath string        `json:"final_path,omitempty"`
+	State     TransferState `json:"state"`
+	Err       string        `json:"err,omitempty"`
+	Done      int64         `json:"done"`
+	Total     int64         `json:"total"`
+	Rate      float64       `json:"-"`
+	Sources   int           `json:"-"`
+	Started   time.Time     `json:"started"`
 }
 
-// Transfers runs the window's downloads: one at a time per neighbour path,
-// pausable, resumable and persisted in DATA/transfers.json so that
-// unfinished ones come back (paused) after a restart. mu guards the list.
-type Transfers struct {
-	e      *Engine
-	file   string
-	onEvt  func(TransferInfo)
+// transfers runs the engine's managed downloads: pausable, resumable and
+// persisted in DATA/transfers.json so that unfinished ones come back
+// (paused) after a restart. Each running transfer is a goroutine started
+// with Engine.spawn, so it ends with the engine. mu guards list, closed and
+// every transfer's fields.
+type transfers struct {
+	e    *Engine
+	file string
+
 	mu     sync.Mutex
 	list   []*transfer
-	wg     sync.WaitGroup
-	closed bool
+	closed bool // the engine is stopping: nothing starts any more
 }
 
 type transfer struct {
@@ -68,76 +72,133 @@ type transfer struct {
 	done   chan struct{}      // closed when the running goroutine ends
 }
 
-// Transfers returns the engine's transfer manager, loading saved transfers
-// on first use. Unfinished ones come back paused.
-func (e *Engine) Transfers() *Transfers {
-	e.transfersOnce.Do(func() {
-		t := &Transfers{e: e, file: filepath.Join(e.opts.DataDir, "transfers.json")}
-		t.onEvt = func(ti TransferInfo) { e.emit(Event{Kind: TransferUpdated, Transfer: ti}) }
-		var saved []TransferInfo
-		if b, err := os.ReadFile(t.file); err == nil {
-			if err := json.Unmarshal(b, &saved); err != nil {
-				e.log.Warn("ignoring unreadable transfers file", "file", t.file, "err", err)
-			}
+// loadTransfers reads the saved list; unfinished transfers come back paused.
+func loadTransfers(e *Engine) *transfers {
+	t := &transfers{e: e, file: filepath.Join(e.opts.DataDir, "transfers.json")}
+	var saved []TransferInfo
+	if b, err := os.ReadFile(t.file); err == nil {
+		if err := json.Unmarshal(b, &saved); err != nil {
+			e.log.Warn("ignoring unreadable transfers file", "file", t.file, "err", err)
 		}
-		for _, ti := range saved {
-			if ti.State == TransferRunning || ti.State == TransferQueued {
-				ti.State = TransferPaused
-			}
-			t.list = append(t.list, &transfer{info: ti})
+	}
+	for _, ti := range saved {
+		if ti.State == TransferRunning || ti.State == TransferQueued {
+			ti.State = TransferPaused
 		}
-		e.transfers = t
-	})
-	return e.transfers
+		t.list = append(t.list, &transfer{info: ti})
+	}
+	return t
 }
 
-// Start begins downloading a neighbour's file or folder into dir.
-func (t *Transfers) Start(peerID, p, dir string) (TransferInfo, error) {
-	_, info, err := t.e.client(peerID)
+// Download starts fetching a neighbour's file or folder into dir ("" means
+// the download folder of the Settings) as a managed transfer, reported by
+// TransferUpdated events.
+func (e *Engine) Download(peerID, p, dir string) (TransferInfo, error) {
+	_, info, err := e.peers.client(peerID)
 	if err != nil {
 		return TransferInfo{}, err
+	}
+	if dir == "" {
+		dir = e.Settings().DownloadDir
 	}
 	ti := TransferInfo{
 		ID: uuid.NewString(), PeerID: peerID, PeerName: info.Name, Path: p, Dir: dir,
 		Name: path.Base(p), State: TransferQueued, Started: time.Now(),
 	}
 	tr := &transfer{info: ti}
+	t := e.xfers
 	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return TransferInfo{}, fmt.Errorf("cannot start %s: %w", ti.Name, ErrClosed)
+	}
 	t.list = append(t.list, tr)
 	t.mu.Unlock()
 	t.run(tr)
 	return ti, nil
 }
 
-// run starts tr's goroutine.
-func (t *Transfers) run(tr *transfer) {
+// Transfers returns every managed transfer, oldest first.
+func (e *Engine) Transfers() []TransferInfo {
+	t := e.xfers
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]TransferInfo, 0, len(t.list))
+	for _, tr := range t.list {
+		out = append(out, tr.info)
+	}
+	return out
+}
+
+// PauseTransfer stops a transfer, keeping what it verified for
+// ResumeTransfer; it returns once the transfer's files are closed.
+func (e *Engine) PauseTransfer(id string) error {
+	_, err := e.xfers.stop(id, TransferPaused)
+	return err
+}
+
+// ResumeTransfer continues a paused or failed transfer where it stopped.
+func (e *Engine) ResumeTransfer(id string) error {
+	t := e.xfers
+	t.mu.Lock()
+	tr, err := t.find(id)
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	t.run(tr)
+	return nil
+}
+
+// CancelTransfer stops a transfer and deletes its unfinished files; finished
+// files stay.
+func (e *Engine) CancelTransfer(id string) error {
+	info, err := e.xfers.stop(id, TransferCanceled)
+	if err != nil || info.State == TransferDone {
+		return err
+	}
+	return discardPartials(info.Dir, path.Base(info.Path))
+}
+
+// run starts tr's goroutine, unless it runs already or the engine stops.
+// A non-nil tr.cancel marks a transfer whose goroutine has not ended; until
+// the goroutine installs its own, it is a no-op, and a transfer stopped
+// before its goroutine began (its state is no longer running) ends at once.
+func (t *transfers) run(tr *transfer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.closed || tr.cancel != nil {
-		t.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tr.cancel, tr.done = cancel, make(chan struct{})
-	tr.info.State, tr.info.Err = TransferRunning, ""
-	info := tr.info
-	t.wg.Add(1)
-	t.mu.Unlock()
-	t.changed(info)
-	go func() {
-		defer t.wg.Done()
-		defer close(tr.done)
+	done := make(chan struct{})
+	started := t.e.spawn(func(life context.Context) {
+		defer close(done)
+		ctx, cancel := context.WithCancel(life)
+		defer cancel()
+		t.mu.Lock()
+		if tr.info.State != TransferRunning {
+			tr.cancel = nil
+			t.mu.Unlock()
+			return
+		}
+		tr.cancel = cancel
+		info := tr.info
+		t.mu.Unlock()
+		t.changed(info)
 		res, err := t.e.Get(ctx, info.PeerID, info.Path, info.Dir, func(p GetProgress) {
 			t.mu.Lock()
 			tr.info.Done, tr.info.Total, tr.info.Rate, tr.info.Sources = p.Done, p.Total, p.Rate, p.Sources
 			tr.info.Folder = p.Folder
 			info := tr.info
 			t.mu.Unlock()
-			t.onEvt(info)
+			t.e.emit(Event{Kind: TransferUpdated, Transfer: info})
 		})
 		t.mu.Lock()
 		tr.cancel = nil
 		switch {
 		case tr.info.State == TransferCanceled || tr.info.State == TransferPaused:
+		case life.Err() != nil:
+			tr.info.State = TransferPaused
 		case err != nil:
 			tr.info.State, tr.info.Err = TransferFailed, err.Error()
 		default:
@@ -147,20 +208,23 @@ func (t *Transfers) run(tr *transfer) {
 			tr.info.Folder = res.Folder
 		}
 		tr.info.Rate, tr.info.Sources = 0, 0
-		info := tr.info
+		info = tr.info
 		t.mu.Unlock()
-		cancel()
 		t.changed(info)
-	}()
+	})
+	if started {
+		tr.cancel, tr.done = func() {}, done
+		tr.info.State, tr.info.Err = TransferRunning, ""
+	}
 }
 
 // changed saves the list and reports one transfer's change.
-func (t *Transfers) changed(ti TransferInfo) {
+func (t *transfers) changed(ti TransferInfo) {
 	t.save()
-	t.onEvt(ti)
+	t.e.emit(Event{Kind: TransferUpdated, Transfer: ti})
 }
 
-func (t *Transfers) save() {
+func (t *transfers) save() {
 	t.mu.Lock()
 	list := make([]TransferInfo, 0, len(t.list))
 	for _, tr := range t.list {
@@ -179,18 +243,8 @@ func (t *Transfers) save() {
 	}
 }
 
-// List returns every transfer, oldest first.
-func (t *Transfers) List() []TransferInfo {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]TransferInfo, 0, len(t.list))
-	for _, tr := range t.list {
-		out = append(out, tr.info)
-	}
-	return out
-}
-
-func (t *Transfers) find(id string) (*transfer, error) {
+// find returns the transfer with id; t.mu must be held.
+func (t *transfers) find(id string) (*transfer, error) {
 	i := slices.IndexFunc(t.list, func(tr *transfer) bool { return tr.info.ID == id })
 	if i < 0 {
 		return nil, fmt.Errorf("%w %s", ErrNoTransfer, id)
@@ -200,7 +254,7 @@ func (t *Transfers) find(id string) (*transfer, error) {
 
 // stop ends a running transfer and marks it with state; it waits for the
 // goroutine so that its files are closed before returning.
-func (t *Transfers) stop(id, state string) (TransferInfo, error) {
+func (t *transfers) stop(id string, state TransferState) (TransferInfo, error) {
 	t.mu.Lock()
 	tr, err := t.find(id)
 	if err != nil {
@@ -225,36 +279,9 @@ func (t *Transfers) stop(id, state string) (TransferInfo, error) {
 	return info, nil
 }
 
-// Pause stops a transfer, keeping what it verified for Resume.
-func (t *Transfers) Pause(id string) error {
-	_, err := t.stop(id, TransferPaused)
-	return err
-}
-
-// Resume continues a paused or failed transfer where it stopped.
-func (t *Transfers) Resume(id string) error {
-	t.mu.Lock()
-	tr, err := t.find(id)
-	t.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	t.run(tr)
-	return nil
-}
-
-// Cancel stops a transfer and deletes its unfinished files; finished files
-// stay.
-func (t *Transfers) Cancel(id string) error {
-	info, err := t.stop(id, TransferCanceled)
-	if err != nil || info.State == TransferDone {
-		return err
-	}
-	return t.e.discardPartials(info.Dir, path.Base(info.Path))
-}
-
-// Close stops every running transfer, leaving them to resume next time.
-func (t *Transfers) Close() {
+// close stops every running transfer, marking it paused so that it resumes
+// next time, waits for their goroutines and saves the list.
+func (t *transfers) close() {
 	type stopper struct {
 		cancel context.CancelFunc
 		done   chan struct{}
@@ -273,12 +300,11 @@ func (t *Transfers) Close() {
 		r.cancel()
 		<-r.done
 	}
-	t.wg.Wait()
 	t.save()
 }
 
 // discardPartials removes the unfinished files of a download of name into dir.
-func (e *Engine) discardPartials(dir, name string) error {
+func discardPartials(dir, name string) error {
 	store, err := share.OpenStore(dir)
 	if err != nil {
 		return err

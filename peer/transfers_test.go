@@ -24,12 +24,12 @@ func TestTransfersComeBackPausedAfterRestart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(data, "transfers.json"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Options{DataDir: data, ClientOnly: true})
+	e, err := New(Options{DataDir: data, ClientOnly: true, Discovery: newBus().join})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := e.Transfers().List()
-	want := map[string]string{"a": TransferPaused, "b": TransferDone, "c": TransferFailed, "d": TransferPaused}
+	got := e.Transfers()
+	want := map[string]TransferState{"a": TransferPaused, "b": TransferDone, "c": TransferFailed, "d": TransferPaused}
 	if len(got) != len(want) {
 		t.Fatalf("got %d transfers, want %d", len(got), len(want))
 	}
@@ -43,16 +43,18 @@ func TestTransfersComeBackPausedAfterRestart(t *testing.T) {
 	}
 	// Resuming a transfer whose neighbour is not online fails in plain words
 	// and keeps the transfer.
-	if err := e.Transfers().Resume("a"); err != nil {
+	if err := e.ResumeTransfer("a"); err != nil {
 		t.Fatal(err)
 	}
-	e.Transfers().Close()
-	for _, ti := range e.Transfers().List() {
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ti := range e.Transfers() {
 		if ti.ID == "a" && ti.State != TransferFailed && ti.State != TransferPaused {
 			t.Errorf("resumed transfer without its neighbour: state %q", ti.State)
 		}
 	}
-	if err := e.Transfers().Pause("nope"); err == nil {
+	if err := e.PauseTransfer("nope"); err == nil {
 		t.Error("pausing an unknown transfer succeeded")
 	}
 }

@@ -3,38 +3,19 @@ package ui
 import (
 	"context"
 
-	"fyne.io/fyne/v2"
-
 	"porch/peer"
 	"porch/share"
 )
 
-// Preference keys of the settings the window stores.
-const (
-	prefName        = "name"
-	prefDownloadDir = "downloadDir"
-	prefVisible     = "visible"
-	prefMaxUpload   = "maxUpload"
-)
-
-// Adapter presents a *peer.Engine as the window's [Engine] and keeps the
-// settings in Fyne preferences. It is safe for concurrent use.
+// Adapter presents a *peer.Engine as the window's [Engine]. It holds no
+// state of its own: settings live in the engine, under its data folder. It
+// is safe for concurrent use.
 type Adapter struct {
-	e     *peer.Engine
-	prefs fyne.Preferences
+	e *peer.Engine
 }
 
-// NewAdapter wraps an engine and applies the settings saved in prefs to it.
-// A name given on the command line (nameFlag) wins over the saved one.
-func NewAdapter(e *peer.Engine, prefs fyne.Preferences, nameFlag string) *Adapter {
-	a := &Adapter{e: e, prefs: prefs}
-	s := a.Settings()
-	if nameFlag != "" {
-		s.Name = nameFlag
-	}
-	a.apply(s)
-	return a
-}
+// NewAdapter wraps an engine.
+func NewAdapter(e *peer.Engine) *Adapter { return &Adapter{e: e} }
 
 func peerOf(p peer.PeerInfo) Peer {
 	return Peer{ID: p.ID, Name: p.Name, Online: p.Online, Files: p.Files, Bytes: p.Bytes, Addrs: p.Addrs, KeyChanged: p.KeyChanged}
@@ -45,12 +26,15 @@ func transferOf(t peer.TransferInfo) Transfer {
 		FinalPath: t.FinalPath, Done: t.Done, Total: t.Total, Rate: t.Rate, Sources: t.Sources, State: t.State, Err: t.Err}
 }
 
+func shareOf(s peer.ShareInfo) ShareItem {
+	return ShareItem{Name: s.Name, Path: s.Path, Dir: s.Dir, Files: s.Files, Bytes: s.Bytes,
+		HashedBytes: s.HashedBytes, Secrets: s.Secrets, Err: s.Err}
+}
+
 // Self implements Engine.
 func (a *Adapter) Self() Peer {
 	p := Peer{ID: a.e.ID(), Name: a.e.Name(), Online: true}
-	if lib := a.e.Library(); lib != nil {
-		p.Files, p.Bytes = lib.Totals()
-	}
+	p.Files, p.Bytes = a.e.Totals()
 	return p
 }
 
@@ -77,6 +61,8 @@ func (a *Adapter) Subscribe(fn func(Event)) func() {
 			fn(Event{Kind: SharesChanged})
 		case peer.TransferUpdated:
 			fn(Event{Kind: TransferUpdated, Transfer: transferOf(ev.Transfer)})
+		case peer.SettingsChanged:
+			fn(Event{Kind: SettingsChanged})
 		}
 	})
 }
@@ -108,38 +94,28 @@ func (a *Adapter) AddPeer(ctx context.Context, addr string) (Peer, error) {
 
 // Shares implements Engine.
 func (a *Adapter) Shares() []ShareItem {
-	lib := a.e.Library()
-	if lib == nil {
-		return nil
-	}
 	var out []ShareItem
-	for _, it := range lib.Items() {
-		top, _ := lib.Stat(it.Name)
-		out = append(out, ShareItem{Name: it.Name, Path: it.Path, Dir: top.Dir, Files: it.Files, Bytes: it.Bytes,
-			HashedBytes: it.HashedBytes, Secrets: it.Secrets, Err: it.Err})
+	for _, s := range a.e.Shares() {
+		out = append(out, shareOf(s))
 	}
 	return out
 }
 
 // AddShares implements Engine.
 func (a *Adapter) AddShares(paths ...string) ([]ShareItem, error) {
-	added, err := a.e.Library().Add(paths...)
+	added, err := a.e.AddShares(paths...)
 	if err != nil {
 		return nil, err
 	}
 	var out []ShareItem
-	for _, s := range a.Shares() {
-		for _, it := range added {
-			if it.Path == s.Path {
-				out = append(out, s)
-			}
-		}
+	for _, s := range added {
+		out = append(out, shareOf(s))
 	}
 	return out, nil
 }
 
 // RemoveShare implements Engine.
-func (a *Adapter) RemoveShare(pathOrName string) error { return a.e.Library().Remove(pathOrName) }
+func (a *Adapter) RemoveShare(pathOrName string) error { return a.e.RemoveShare(pathOrName) }
 
 // FindSecrets implements Engine.
 func (a *Adapter) FindSecrets(path string) []string {
@@ -147,55 +123,37 @@ func (a *Adapter) FindSecrets(path string) []string {
 	return found
 }
 
-// Download implements Engine.
+// Download implements Engine: into the download folder of the settings.
 func (a *Adapter) Download(peerID, path string) (string, error) {
-	t, err := a.e.Transfers().Start(peerID, path, a.Settings().DownloadDir)
+	t, err := a.e.Download(peerID, path, "")
 	return t.ID, err
 }
 
 // Transfers implements Engine.
 func (a *Adapter) Transfers() []Transfer {
 	var out []Transfer
-	for _, t := range a.e.Transfers().List() {
+	for _, t := range a.e.Transfers() {
 		out = append(out, transferOf(t))
 	}
 	return out
 }
 
 // Pause implements Engine.
-func (a *Adapter) Pause(id string) error { return a.e.Transfers().Pause(id) }
+func (a *Adapter) Pause(id string) error { return a.e.PauseTransfer(id) }
 
 // Resume implements Engine.
-func (a *Adapter) Resume(id string) error { return a.e.Transfers().Resume(id) }
+func (a *Adapter) Resume(id string) error { return a.e.ResumeTransfer(id) }
 
 // Cancel implements Engine.
-func (a *Adapter) Cancel(id string) error { return a.e.Transfers().Cancel(id) }
+func (a *Adapter) Cancel(id string) error { return a.e.CancelTransfer(id) }
 
 // Settings implements Engine.
 func (a *Adapter) Settings() Settings {
-	return Settings{
-		Name:        a.prefs.StringWithFallback(prefName, a.e.Name()),
-		DownloadDir: a.prefs.StringWithFallback(prefDownloadDir, a.e.DownloadDir()),
-		Visible:     a.prefs.BoolWithFallback(prefVisible, true),
-		MaxUpload:   int64(a.prefs.IntWithFallback(prefMaxUpload, 0)),
-	}
+	s := a.e.Settings()
+	return Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload}
 }
 
 // SetSettings implements Engine.
 func (a *Adapter) SetSettings(s Settings) error {
-	a.prefs.SetString(prefName, s.Name)
-	a.prefs.SetString(prefDownloadDir, s.DownloadDir)
-	a.prefs.SetBool(prefVisible, s.Visible)
-	a.prefs.SetInt(prefMaxUpload, int(s.MaxUpload))
-	a.apply(s)
-	return nil
-}
-
-// apply hands the settings to the engine.
-func (a *Adapter) apply(s Settings) {
-	if s.Name != "" {
-		a.e.SetName(s.Name)
-	}
-	a.e.SetHidden(!s.Visible)
-	a.e.SetMaxUpload(s.MaxUpload)
+	return a.e.SetSettings(peer.Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload})
 }

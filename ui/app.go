@@ -18,14 +18,13 @@ const AppID = "net.porch.app"
 // Run opens Porch's main window over eng and blocks until the window is
 // closed or the tray's Quit is chosen (Fyne's driver quits on SIGINT and
 // SIGTERM too); the engine runs on ctx for as long as the window does and
-// has stopped when Run returns. nameFlag, when not
-// empty, is a display name given on the command line: it wins over the saved
-// one. The tray is added only when a session bus answers (see
-// sessionBusReachable).
-func Run(ctx context.Context, eng *peer.Engine, nameFlag string) error {
+// has stopped when Run returns. The settings the window shows and saves are
+// the engine's, kept in its data folder. The tray is added only when a
+// session bus answers (see sessionBusReachable).
+func Run(ctx context.Context, eng *peer.Engine) error {
 	a := app.NewWithID(AppID)
 	a.SetIcon(assets.Icon)
-	w := New(a, NewAdapter(eng, a.Preferences(), nameFlag))
+	w := New(a, NewAdapter(eng))
 	if d, ok := a.(desktop.App); ok && sessionBusReachable() {
 		d.SetSystemTrayMenu(w.TrayMenu())
 		d.SetSystemTrayIcon(assets.Icon)

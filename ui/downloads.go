@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"porch/peer"
 	"porch/share"
 	"porch/ui/human"
 )
@@ -61,7 +62,7 @@ func (v *downloadsView) reload() {
 	v.transfers = v.w.eng.Transfers()
 	slices.Reverse(v.transfers)
 	for _, t := range v.transfers {
-		if t.State == StateDone {
+		if t.State == peer.TransferDone {
 			v.w.downloaded[peerPath{t.PeerID, t.Path}] = true
 		}
 	}
@@ -79,7 +80,7 @@ func (v *downloadsView) update(t Transfer) {
 		was := v.transfers[i].State
 		v.transfers[i] = t
 		v.list.RefreshItem(i)
-		if was != StateDone && t.State == StateDone {
+		if was != peer.TransferDone && t.State == peer.TransferDone {
 			v.finished(t)
 		}
 		v.changed()
@@ -87,7 +88,7 @@ func (v *downloadsView) update(t Transfer) {
 	}
 	v.transfers = slices.Insert(v.transfers, 0, t)
 	v.list.Refresh()
-	if t.State == StateDone {
+	if t.State == peer.TransferDone {
 		v.finished(t)
 	}
 	v.changed()
@@ -109,7 +110,7 @@ func (v *downloadsView) finished(t Transfer) {
 func (v *downloadsView) changed() {
 	active := 0
 	for _, t := range v.transfers {
-		if t.State == StateQueued || t.State == StateRunning || t.State == StatePaused {
+		if t.State == peer.TransferQueued || t.State == peer.TransferRunning || t.State == peer.TransferPaused {
 			active++
 		}
 	}
@@ -135,19 +136,19 @@ func (v *downloadsView) changed() {
 func status(t Transfer) string {
 	of := human.Bytes(t.Done) + " of " + human.Bytes(t.Total)
 	switch t.State {
-	case StateQueued:
+	case peer.TransferQueued:
 		return "Waiting to start · " + human.Bytes(t.Total)
-	case StatePaused:
+	case peer.TransferPaused:
 		return "Paused · " + of
-	case StateDone:
+	case peer.TransferDone:
 		s := "Done · " + human.Bytes(t.Total)
 		if t.PeerName != "" {
 			s += " from " + t.PeerName
 		}
 		return s
-	case StateCanceled:
+	case peer.TransferCanceled:
 		return "Canceled · " + of
-	case StateFailed:
+	case peer.TransferFailed:
 		msg := t.Err
 		if msg == "" {
 			msg = "unknown error"
@@ -178,7 +179,7 @@ func (v *downloadsView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	r.icon.SetResource(iconFor(share.Entry{Name: t.Name, Dir: t.Folder}))
 	r.name.SetText(t.Name)
 	r.detail.SetText(status(t))
-	if t.State == StateFailed {
+	if t.State == peer.TransferFailed {
 		r.detail.Importance = widget.DangerImportance
 	} else {
 		r.detail.Importance = widget.LowImportance
@@ -189,7 +190,7 @@ func (v *downloadsView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 		r.progress.SetValue(0)
 	}
 	pr, cancel, show := r.buttons[btnPauseResume], r.buttons[btnCancel], r.buttons[btnShow]
-	active := t.State == StateQueued || t.State == StateRunning || t.State == StatePaused
+	active := t.State == peer.TransferQueued || t.State == peer.TransferRunning || t.State == peer.TransferPaused
 	if active {
 		r.progress.Show()
 		pr.Show()
@@ -199,14 +200,14 @@ func (v *downloadsView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 		r.progress.Hide()
 		pr.Hide()
 		cancel.Hide()
-		if t.State == StateDone && t.FinalPath != "" {
+		if t.State == peer.TransferDone && t.FinalPath != "" {
 			show.Show()
 		} else {
 			show.Hide()
 		}
 	}
 	id2 := t.ID
-	if t.State == StatePaused {
+	if t.State == peer.TransferPaused {
 		pr.SetIcon(theme.MediaPlayIcon())
 		r.on(btnPauseResume, func() { v.control("resume", t.Name, v.w.eng.Resume, id2) })
 	} else {

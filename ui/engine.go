@@ -15,6 +15,7 @@ package ui
 import (
 	"context"
 
+	"porch/peer"
 	"porch/share"
 )
 
@@ -117,16 +118,6 @@ type ShareItem struct {
 	Err         string   // why the item cannot be shared, if it cannot
 }
 
-// Transfer states.
-const (
-	StateQueued   = "queued"
-	StateRunning  = "running"
-	StatePaused   = "paused"
-	StateDone     = "done"
-	StateFailed   = "failed"
-	StateCanceled = "canceled"
-)
-
 // Transfer is one download.
 type Transfer struct {
 	ID        string
@@ -140,8 +131,8 @@ type Transfer struct {
 	Total     int64
 	Rate      float64 // bytes per second, recent average
 	Sources   int     // neighbours currently sending
-	State     string  // one of the State constants
-	Err       string  // why it failed, in plain words
+	State     peer.TransferState
+	Err       string // why it failed, in plain words
 }
 
 // Settings are the user's choices.

@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"porch/peer"
 	"porch/share"
 )
 
@@ -146,7 +147,7 @@ func (f *fakeEngine) Download(peerID, path string) (string, error) {
 	defer f.mu.Unlock()
 	f.downloads = append(f.downloads, peerPath{peerID, path})
 	id := fmt.Sprintf("t%d", len(f.downloads))
-	f.transfers = append(f.transfers, Transfer{ID: id, Name: path, PeerID: peerID, Path: path, State: StateQueued})
+	f.transfers = append(f.transfers, Transfer{ID: id, Name: path, PeerID: peerID, Path: path, State: peer.TransferQueued})
 	return id, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
 
+	"porch/peer"
 	"porch/share"
 )
 
@@ -30,11 +31,11 @@ func populated() *fakeEngine {
 		{Name: "taxes.pdf", Path: "/home/me/taxes.pdf", Files: 1, Bytes: 300_000, HashedBytes: 300_000},
 	}
 	f.transfers = []Transfer{
-		{ID: "t1", Name: "movie.mkv", PeerID: alice.ID, PeerName: alice.Name, Path: "movie.mkv", State: StateRunning,
+		{ID: "t1", Name: "movie.mkv", PeerID: alice.ID, PeerName: alice.Name, Path: "movie.mkv", State: peer.TransferRunning,
 			Done: 1_000_000_000, Total: 4_000_000_000, Rate: 50_000_000, Sources: 2},
-		{ID: "t2", Name: "album.zip", PeerID: bob.ID, PeerName: bob.Name, Path: "album.zip", State: StatePaused,
+		{ID: "t2", Name: "album.zip", PeerID: bob.ID, PeerName: bob.Name, Path: "album.zip", State: peer.TransferPaused,
 			Done: 30_000_000, Total: 90_000_000},
-		{ID: "t3", Name: "notes.pdf", PeerID: alice.ID, PeerName: alice.Name, Path: "notes.pdf", State: StateDone,
+		{ID: "t3", Name: "notes.pdf", PeerID: alice.ID, PeerName: alice.Name, Path: "notes.pdf", State: peer.TransferDone,
 			Done: 200_000, Total: 200_000, FinalPath: "/home/me/Downloads/notes.pdf"},
 	}
 	return f

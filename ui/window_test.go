@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"porch/peer"
 	"porch/share"
 )
 
@@ -114,7 +115,7 @@ func TestDownloadedItemsAreMarked(t *testing.T) {
 	}
 	test.AssertNotificationSent(t, fyne.NewNotification("Download finished", "notes.pdf from Alice's laptop"), func() {
 		f.emit(Event{Kind: TransferUpdated, Transfer: Transfer{ID: "t1", Name: "notes.pdf", PeerID: alice.ID,
-			PeerName: "Alice's laptop", Path: "notes.pdf", State: StateDone, Done: 200_000, Total: 200_000,
+			PeerName: "Alice's laptop", Path: "notes.pdf", State: peer.TransferDone, Done: 200_000, Total: 200_000,
 			FinalPath: "/tmp/notes.pdf"}})
 	})
 	if !rowNamed(t, w, "notes.pdf").mark.Visible() {
@@ -220,7 +221,7 @@ func TestSearchGroupsResults(t *testing.T) {
 func TestTransferProgressAndControls(t *testing.T) {
 	f := newFakeEngine()
 	f.transfers = []Transfer{{ID: "t1", Name: "movie.mkv", PeerID: alice.ID, PeerName: "Alice's laptop",
-		Path: "movie.mkv", State: StateRunning, Done: 1_000_000_000, Total: 4_000_000_000, Rate: 50_000_000, Sources: 3}}
+		Path: "movie.mkv", State: peer.TransferRunning, Done: 1_000_000_000, Total: 4_000_000_000, Rate: 50_000_000, Sources: 3}}
 	w := newTestWindow(t, f)
 	r := rowNamed(t, w, "movie.mkv")
 	if r.progress.Value != 0.25 {
@@ -235,7 +236,7 @@ func TestTransferProgressAndControls(t *testing.T) {
 	}
 
 	up := f.transfers[0]
-	up.State, up.Done = StatePaused, 2_000_000_000
+	up.State, up.Done = peer.TransferPaused, 2_000_000_000
 	f.emit(Event{Kind: TransferUpdated, Transfer: up})
 	r = rowNamed(t, w, "movie.mkv")
 	if r.progress.Value != 0.5 || r.detail.Text != "Paused · 2.0 GB of 4.0 GB" {
@@ -247,7 +248,7 @@ func TestTransferProgressAndControls(t *testing.T) {
 		t.Fatalf("resumed %v canceled %v", f.resumed, f.canceled)
 	}
 
-	up.State, up.Err = StateFailed, "Alice's laptop went offline"
+	up.State, up.Err = peer.TransferFailed, "Alice's laptop went offline"
 	f.emit(Event{Kind: TransferUpdated, Transfer: up})
 	r = rowNamed(t, w, "movie.mkv")
 	if r.detail.Text != "Failed: Alice's laptop went offline · 2.0 GB of 4.0 GB" || r.buttons[btnPauseResume].Visible() {
@@ -258,7 +259,7 @@ func TestTransferProgressAndControls(t *testing.T) {
 func TestShowInFolderOpensFolder(t *testing.T) {
 	f := newFakeEngine()
 	dir := t.TempDir()
-	f.transfers = []Transfer{{ID: "t1", Name: "a.txt", State: StateDone, Total: 5, Done: 5, FinalPath: dir + "/a.txt"}}
+	f.transfers = []Transfer{{ID: "t1", Name: "a.txt", State: peer.TransferDone, Total: 5, Done: 5, FinalPath: dir + "/a.txt"}}
 	w := newTestWindow(t, f)
 	r := rowNamed(t, w, "a.txt")
 	if !r.buttons[btnShow].Visible() {
@@ -410,9 +411,9 @@ func TestHashingProgressUpdates(t *testing.T) {
 
 func TestNewDownloadListedFirst(t *testing.T) {
 	f := newFakeEngine()
-	f.transfers = []Transfer{{ID: "t1", Name: "old.txt", State: StateDone, Total: 1, Done: 1}}
+	f.transfers = []Transfer{{ID: "t1", Name: "old.txt", State: peer.TransferDone, Total: 1, Done: 1}}
 	w := newTestWindow(t, f)
-	f.emit(Event{Kind: TransferUpdated, Transfer: Transfer{ID: "t2", Name: "new.txt", State: StateQueued, Total: 10}})
+	f.emit(Event{Kind: TransferUpdated, Transfer: Transfer{ID: "t2", Name: "new.txt", State: peer.TransferQueued, Total: 10}})
 	if w.downloads.transfers[0].Name != "new.txt" || !hasText(w, "Waiting to start · 10 B") {
 		t.Fatalf("transfers %+v, labels %q", w.downloads.transfers, texts(w))
 	}
@@ -430,8 +431,8 @@ func TestSelfEventsAreNotNeighbours(t *testing.T) {
 func TestFolderTransferHasFolderIcon(t *testing.T) {
 	f := newFakeEngine()
 	f.transfers = []Transfer{
-		{ID: "t1", Name: "holiday", Folder: true, PeerID: alice.ID, Path: "holiday", State: StateRunning, Done: 1, Total: 4},
-		{ID: "t2", Name: "song.mp3", PeerID: alice.ID, Path: "song.mp3", State: StateDone, Done: 4, Total: 4},
+		{ID: "t1", Name: "holiday", Folder: true, PeerID: alice.ID, Path: "holiday", State: peer.TransferRunning, Done: 1, Total: 4},
+		{ID: "t2", Name: "song.mp3", PeerID: alice.ID, Path: "song.mp3", State: peer.TransferDone, Done: 4, Total: 4},
 	}
 	w := newTestWindow(t, f)
 	if got := rowNamed(t, w, "holiday").icon.Resource; got != theme.FolderIcon() {

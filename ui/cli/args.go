@@ -41,7 +41,7 @@ var globalFlags = []flagSpec{
 	{"listen", flagString, "HOST:PORT", fmt.Sprintf("address to serve on (default :%d, or a free port if taken)", defaultPort)},
 	{"iface", flagList, "NAME", "network interface for mDNS (repeatable; default: every multicast-capable interface that is up)"},
 	{"peer", flagList, "HOST:PORT", "a neighbour reached without mDNS (repeatable)"},
-	{"downloads", flagString, "DIR", "where downloads land (default: ~/Downloads)"},
+	{"downloads", flagString, "DIR", "where downloads land (default: the download folder in the settings, at first ~/Downloads)"},
 	{"verbose", flagBool, "", "debug logging on stderr"},
 	{"help", flagBool, "", "show help for the command"},
 }

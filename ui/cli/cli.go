@@ -67,9 +67,9 @@ type options struct {
 }
 
 // WindowFunc opens the window over eng and blocks until it is closed; the
-// engine runs on ctx meanwhile. nameFlag is the --name given, if any. The
-// command line never imports Fyne: main passes ui.Run.
-type WindowFunc func(ctx context.Context, eng *peer.Engine, nameFlag string) error
+// engine runs on ctx meanwhile. The command line never imports Fyne: main
+// passes ui.Run.
+type WindowFunc func(ctx context.Context, eng *peer.Engine) error
 
 // Main executes the command line argv (without the program name) and returns
 // the exit status: 0 success, 1 failure (one line on stderr), 2 bad usage.
@@ -241,7 +241,8 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// defaults fills in the data and download folders.
+// defaults fills in the data folder and reads --downloads (when it is not
+// given, the engine's settings say where downloads land).
 func (o *options) defaults() error {
 	o.dataDir = o.str("data", "")
 	if o.dataDir == "" {
@@ -252,9 +253,6 @@ func (o *options) defaults() error {
 		o.dataDir = filepath.Join(dir, "porch")
 	}
 	o.downloads = o.str("downloads", "")
-	if o.downloads == "" {
-		o.downloads = peer.DefaultDownloadDir()
-	}
 	return nil
 }
 
@@ -299,5 +297,5 @@ func runWindow(o *options) error {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	return o.window(ctx, eng, o.str("name", ""))
+	return o.window(ctx, eng)
 }

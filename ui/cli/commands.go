@@ -297,8 +297,12 @@ func cmdGet(o *options) error {
 		if err != nil {
 			return err
 		}
+		dir := to
+		if dir == "" {
+			dir = eng.Settings().DownloadDir
+		}
 		bar := newProgressBar(o.stderr, filepath.Base(path))
-		res, err := eng.Get(ctx, p.ID, path, to, bar.update)
+		res, err := eng.Get(ctx, p.ID, path, dir, bar.update)
 		bar.finish()
 		stop()
 		if err != nil {
@@ -308,7 +312,7 @@ func cmdGet(o *options) error {
 			return err
 		}
 		fmt.Fprintf(o.stderr, "%s: %d files, %s into %s (%s skipped as already present), sources: %d\n",
-			res.Target, res.Files, human.Bytes(res.Bytes), to, human.Bytes(res.SkippedBytes), res.Sources)
+			res.Target, res.Files, human.Bytes(res.Bytes), dir, human.Bytes(res.SkippedBytes), res.Sources)
 	}
 	return nil
 }

@@ -1,0 +1,280 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"porch/peer/identity"
+	"porch/share"
+)
+
+// withID writes identity.json with id into a fresh data folder of opts, so
+// that the engine created from opts has that id (and a fresh key).
+func withID(t *testing.T, opts Options, id string) Options {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(opts.DataDir, "identity.json"), []byte(`{"id":"`+id+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return opts
+}
+
+// Names resolve case-insensitively, id prefixes of four characters or more
+// resolve, host:port resolves, and a name or prefix that several neighbours
+// share is refused with ErrAmbiguous rather than guessed.
+func TestResolveNamesAndIDPrefixes(t *testing.T) {
+	b := newBus()
+	alice := start(t, withID(t, testOptions(t, b, "Alice"), "0123abcd-0000-4000-8000-000000000000"))
+	bob1 := start(t, withID(t, testOptions(t, b, "Bob"), "abcd1234-0000-4000-8000-000000000001"))
+	bob2 := start(t, withID(t, testOptions(t, b, "bob"), "abcd1234-0000-4000-8000-000000000002"))
+	opts := testOptions(t, b, "")
+	opts.ClientOnly = true
+	me := start(t, opts)
+	waitFor(t, "all three neighbours online", func() bool {
+		return online(me.Engine, alice.ID()) && online(me.Engine, bob1.ID()) && online(me.Engine, bob2.ID())
+	})
+
+	for ref, want := range map[string]string{
+		"alice":                                alice.ID(),
+		"ALICE":                                alice.ID(),
+		"0123":                                 alice.ID(),
+		"abcd1234-0000-4000-8000-000000000002": bob2.ID(),
+		"ABCD1234-0000-4000-8000-000000000001": bob1.ID(),
+		bob1.Addr():                            bob1.ID(),
+	} {
+		p, err := me.Resolve(ref)
+		if err != nil {
+			t.Errorf("Resolve(%q): %v", ref, err)
+		} else if p.ID != want {
+			t.Errorf("Resolve(%q) = %s, want %s", ref, p.ID, want)
+		}
+	}
+	for _, ref := range []string{"bob", "BOB", "abcd", "abcd1234-0000"} {
+		_, err := me.Resolve(ref)
+		if !errors.Is(err, ErrAmbiguous) {
+			t.Errorf("Resolve(%q): %v, want ErrAmbiguous", ref, err)
+		} else if !strings.Contains(err.Error(), "abcd1234") {
+			t.Errorf("Resolve(%q): %q does not name the candidates", ref, err)
+		}
+	}
+	for _, ref := range []string{"carol", "012", "ffff", "127.0.0.1:1"} {
+		if _, err := me.Resolve(ref); !errors.Is(err, ErrNoPeer) {
+			t.Errorf("Resolve(%q): %v, want ErrNoPeer", ref, err)
+		}
+	}
+	// A neighbour sees the others, never itself.
+	waitFor(t, "alice sees both bobs", func() bool {
+		return online(alice.Engine, bob1.ID()) && online(alice.Engine, bob2.ID())
+	})
+	if _, err := alice.Resolve("alice"); !errors.Is(err, ErrNoPeer) {
+		t.Errorf("an engine resolved its own name: %v", err)
+	}
+}
+
+// A peer id seen before that comes back with another key is refused: it is
+// reported (PeerAdded with KeyChanged), listed as refused, and neither
+// resolved nor browsed.
+func TestChangedKeyIsRefusedAndReported(t *testing.T) {
+	b := newBus()
+	me := start(t, testOptions(t, b, "Me"))
+	aliceOpts := testOptions(t, b, "Alice")
+	alice := start(t, aliceOpts)
+	waitFor(t, "alice online", func() bool { return online(me.Engine, alice.ID()) })
+
+	var (
+		mu      sync.Mutex
+		refused []PeerInfo
+	)
+	defer me.Subscribe(func(ev Event) {
+		if ev.Kind == PeerAdded && ev.Peer.KeyChanged {
+			mu.Lock()
+			refused = append(refused, ev.Peer)
+			mu.Unlock()
+		}
+	})()
+
+	alice.stop(t)
+	waitFor(t, "alice gone after her goodbye", func() bool { return len(me.Peers()) == 0 })
+
+	// The same id, from a data folder with fresh key files.
+	id, err := os.ReadFile(filepath.Join(aliceOpts.DataDir, "identity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostorOpts := testOptions(t, b, "Alice")
+	if err := os.WriteFile(filepath.Join(impostorOpts.DataDir, "identity.json"), id, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	impostor := start(t, impostorOpts)
+	if impostor.ID() != alice.ID() || impostor.id.Fingerprint == alice.id.Fingerprint {
+		t.Fatal("the impostor should have alice's id and another key")
+	}
+	waitFor(t, "the changed key reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(refused) > 0
+	})
+	mu.Lock()
+	got := refused[0]
+	mu.Unlock()
+	if got.ID != alice.ID() || got.Online {
+		t.Errorf("reported %+v, want alice's id, offline", got)
+	}
+	peers := me.Peers()
+	if len(peers) != 1 || !peers[0].KeyChanged || peers[0].Online {
+		t.Errorf("Peers() = %+v, want alice refused", peers)
+	}
+	_, err = me.Resolve("alice")
+	if !errors.Is(err, identity.ErrKeyChanged) || !strings.Contains(err.Error(), "known_peers.json") {
+		t.Errorf("Resolve of a changed key: %v, want ErrKeyChanged saying what to do", err)
+	}
+	if _, err := me.List(context.Background(), alice.ID(), ""); !errors.Is(err, ErrNoPeer) {
+		t.Errorf("browsing a refused peer: %v, want ErrNoPeer", err)
+	}
+	if _, err := me.Download(alice.ID(), "x", ""); !errors.Is(err, ErrNoPeer) {
+		t.Errorf("downloading from a refused peer: %v, want ErrNoPeer", err)
+	}
+}
+
+// A neighbour that stops without a goodbye is removed once its probes
+// have failed; a neighbour's new name reaches the others through the
+// probes as well.
+func TestNeighbourExpiresAfterFailedProbes(t *testing.T) {
+	b := newBus()
+	me := start(t, testOptions(t, b, "Me"))
+	opts := testOptions(t, b, "Alice")
+	opts.silent = true
+	alice := start(t, opts)
+	waitFor(t, "alice online", func() bool { return online(me.Engine, alice.ID()) })
+
+	s := alice.Settings()
+	s.Name = "Alice's attic"
+	if err := alice.SetSettings(s); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new name seen", func() bool {
+		p, err := me.Resolve("alice's attic")
+		return err == nil && p.ID == alice.ID()
+	})
+
+	removed := make(chan PeerInfo, 1)
+	defer me.Subscribe(func(ev Event) {
+		if ev.Kind == PeerRemoved && ev.Peer.ID == alice.ID() {
+			select {
+			case removed <- ev.Peer:
+			default:
+			}
+		}
+	})()
+	alice.stop(t)
+	waitFor(t, "alice removed", func() bool { return !online(me.Engine, alice.ID()) })
+	select {
+	case p := <-removed:
+		if p.Online {
+			t.Errorf("removed peer reported online: %+v", p)
+		}
+	default:
+		t.Error("no PeerRemoved event")
+	}
+	if len(me.Peers()) != 0 {
+		t.Errorf("Peers() = %+v after expiry", me.Peers())
+	}
+}
+
+// The same file on two neighbours is one search result naming both; files
+// that differ are separate results.
+func TestSearchMergesResultsFromSeveralEngines(t *testing.T) {
+	b := newBus()
+	song := bytes.Repeat([]byte("la "), 10_000)
+	// Shared before Run, so that hashing starts at once.
+	alice, bob := mustNew(t, testOptions(t, b, "Alice")), mustNew(t, testOptions(t, b, "Bob"))
+	shareFile(t, alice, "song.mp3", song)
+	shareFile(t, bob, "song.mp3", song)
+	shareFile(t, bob, "other song.txt", []byte("another tune"))
+	run(t, alice)
+	run(t, bob)
+	opts := testOptions(t, b, "")
+	opts.ClientOnly = true
+	me := start(t, opts)
+	waitFor(t, "shares hashed and neighbours online", func() bool {
+		return hashed(alice) && hashed(bob) && online(me.Engine, alice.ID()) && online(me.Engine, bob.ID())
+	})
+
+	res, err := me.Search(context.Background(), "song")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("got %d results, want 2: %+v", len(res), res)
+	}
+	if res[0].Entry.Name != "song.mp3" || len(res[0].Peers) != 2 ||
+		res[0].Peers[0].ID != alice.ID() || res[0].Peers[1].ID != bob.ID() {
+		t.Errorf("first result %+v, want song.mp3 from Alice and Bob", res[0])
+	}
+	if res[1].Entry.Name != "other song.txt" || len(res[1].Peers) != 1 || res[1].Peers[0].ID != bob.ID() {
+		t.Errorf("second result %+v, want other song.txt from Bob", res[1])
+	}
+}
+
+// hashed reports whether every share of e has a content id.
+func hashed(e *Engine) bool {
+	for _, s := range e.Shares() {
+		if s.HashedBytes != s.Bytes {
+			return false
+		}
+	}
+	return true
+}
+
+// A file two neighbours share is drawn from both: the copy is identical and
+// the download reports two sources.
+func TestGetDrawsFromEveryHolder(t *testing.T) {
+	b := newBus()
+	data := make([]byte, 8*share.BlockSize+1234)
+	rng := rand.NewChaCha8([32]byte{1})
+	rng.Read(data)
+	holders := make([]*runner, 2)
+	for i, name := range []string{"Alice", "Bob"} {
+		opts := testOptions(t, b, name)
+		// Slow uploads leave time for the second holder to join in.
+		opts.MaxUpload = 4 << 20
+		e := mustNew(t, opts)
+		shareFile(t, e, "film.bin", data)
+		holders[i] = run(t, e)
+	}
+	opts := testOptions(t, b, "")
+	opts.ClientOnly = true
+	me := start(t, opts)
+	waitFor(t, "both holders hashed and online", func() bool {
+		return hashed(holders[0].Engine) && hashed(holders[1].Engine) &&
+			online(me.Engine, holders[0].ID()) && online(me.Engine, holders[1].ID())
+	})
+
+	dir := t.TempDir()
+	maxSources := 0
+	res, err := me.Get(context.Background(), holders[0].ID(), "film.bin", dir, func(p GetProgress) {
+		maxSources = max(maxSources, p.Sources)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "film.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("the downloaded file differs from the shared one")
+	}
+	if res.Sources < 2 || maxSources < 2 {
+		t.Errorf("drawn from %d sources (progress said at most %d), want 2", res.Sources, maxSources)
+	}
+	if res.Files != 1 || res.Bytes != int64(len(data)) {
+		t.Errorf("result %+v, want one file of %d bytes", res, len(data))
+	}
+}

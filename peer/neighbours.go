@@ -1,0 +1,120 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"porch/peer/identity"
+	"porch/share"
+)
+
+// searchWait bounds how long Search waits for any one neighbour.
+const searchWait = 5 * time.Second
+
+// Peers returns every neighbour worth showing: the online ones and those
+// refused for a changed key, sorted by name then id.
+func (e *Engine) Peers() []PeerInfo { return e.peers.list() }
+
+// Resolve finds an online peer by display name (case-insensitive), id prefix
+// (at least 4 characters) or host:port. It fails with an error wrapping
+// ErrNoPeer when nothing matches, ErrAmbiguous when several neighbours do,
+// and identity.ErrKeyChanged when the match presents a changed key.
+func (e *Engine) Resolve(ref string) (PeerInfo, error) {
+	p, err := e.peers.resolve(ref)
+	if errors.Is(err, identity.ErrKeyChanged) {
+		return p, fmt.Errorf("%w; if it was reinstalled, remove its line from %s and try again",
+			err, filepath.Join(e.opts.DataDir, "known_peers.json"))
+	}
+	return p, err
+}
+
+// List returns the entries of a folder on a neighbour ("" is the top).
+func (e *Engine) List(ctx context.Context, peerID, path string) ([]share.Entry, error) {
+	c, info, err := e.peers.client(peerID)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := c.List(ctx, path)
+	if err != nil {
+		return nil, friendly(info, err)
+	}
+	return entries, nil
+}
+
+// friendly words a transport error for the user.
+func friendly(p PeerInfo, err error) error {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s did not answer in time — is it still on the network? (%w)", p.Name, err)
+	case errors.As(err, &op):
+		return fmt.Errorf("cannot reach %s (%v) — is Porch still running there?", p.Name, op.Err)
+	}
+	return fmt.Errorf("%s: %w", p.Name, err)
+}
+
+// SearchResult is one file or folder found on neighbours; files with the same
+// content id on several peers are one result.
+type SearchResult struct {
+	Entry share.Entry
+	Peers []PeerRef // sorted by name
+}
+
+// Search asks every online neighbour at once; a neighbour that fails or is
+// slow is left out. Results held by more peers come first, then by name.
+func (e *Engine) Search(ctx context.Context, text string) ([]SearchResult, error) {
+	clients, infos := e.peers.online()
+	type answer struct {
+		p       PeerInfo
+		entries []share.Entry
+	}
+	answers := make(chan answer, len(clients))
+	for i, c := range clients {
+		go func() {
+			sctx, cancel := context.WithTimeout(ctx, searchWait)
+			defer cancel()
+			entries, err := c.Search(sctx, text)
+			if err != nil {
+				e.log.Debug("search failed", "peer", infos[i].Name, "err", err)
+			}
+			answers <- answer{infos[i], entries}
+		}()
+	}
+	byKey := map[string]*SearchResult{}
+	var order []string
+	for range clients {
+		a := <-answers
+		for _, en := range a.entries {
+			key := "cid:" + en.ContentID
+			if en.Dir || en.ContentID == "" {
+				key = "path:" + a.p.ID + "/" + en.Path
+			}
+			r, ok := byKey[key]
+			if !ok {
+				r = &SearchResult{Entry: en}
+				byKey[key] = r
+				order = append(order, key)
+			}
+			r.Peers = append(r.Peers, PeerRef{ID: a.p.ID, Name: a.p.Name})
+		}
+	}
+	out := make([]SearchResult, 0, len(order))
+	for _, k := range order {
+		r := byKey[k]
+		slices.SortFunc(r.Peers, func(a, b PeerRef) int { return strings.Compare(a.Name, b.Name) })
+		out = append(out, *r)
+	}
+	slices.SortStableFunc(out, func(a, b SearchResult) int {
+		if len(a.Peers) != len(b.Peers) {
+			return len(b.Peers) - len(a.Peers)
+		}
+		return strings.Compare(strings.ToLower(a.Entry.Name), strings.ToLower(b.Entry.Name))
+	})
+	return out, ctx.Err()
+}
