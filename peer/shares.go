@@ -62,6 +62,15 @@ func (e *Engine) RemoveShare(pathOrName string) error {
 	return e.lib.Remove(pathOrName)
 }
 
+// RescanShares looks through every shared item again now, for changes the
+// operating system did not report (see share.Library.RescanNow).
+func (e *Engine) RescanShares() error {
+	if e.lib == nil {
+		return fmt.Errorf("cannot rescan: %w", ErrClientOnly)
+	}
+	return e.lib.RescanNow()
+}
+
 // Totals returns how many files and bytes this machine shares.
 func (e *Engine) Totals() (files int, bytes int64) {
 	if e.lib == nil {

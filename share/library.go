@@ -75,9 +75,10 @@ type Library struct {
 	roots  map[string]*itemRoot // by Item.Path
 	closed bool
 
-	tree    atomic.Pointer[tree]
-	running atomic.Bool
-	watch   atomic.Pointer[watcher] // set while Run watches for changes
+	tree      atomic.Pointer[tree]
+	running   atomic.Bool
+	watch     atomic.Pointer[watcher] // set while Run watches for changes
+	rescanReq chan struct{}           // 1-buffered: RescanNow asks Run for a full rescan
 
 	notifyMu   sync.Mutex
 	lastNotify time.Time
@@ -168,7 +169,8 @@ func OpenLibrary(opts LibraryOptions) (*Library, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Library{opts: opts, log: opts.Logger, cat: cat, cache: cache, roots: map[string]*itemRoot{}, dataID: dataID}
+	l := &Library{opts: opts, log: opts.Logger, cat: cat, cache: cache, roots: map[string]*itemRoot{}, dataID: dataID,
+		rescanReq: make(chan struct{}, 1)}
 	l.tree.Store(&tree{byName: map[string]*node{}, byCID: map[string][]*node{}})
 	if err := l.Rescan(); err != nil {
 		l.Close()
@@ -326,8 +328,27 @@ func (l *Library) Run(ctx context.Context) error {
 			}
 		case <-full.C:
 			scan(true)
+		case <-l.rescanReq:
+			scan(true)
 		}
 	}
+}
+
+// RescanNow walks every shared item again, re-reading the catalog: at once
+// through Run's loop when Run is running (so new folders are watched too),
+// else here before it returns.
+func (l *Library) RescanNow() error {
+	if l.running.Load() {
+		select {
+		case l.rescanReq <- struct{}{}:
+		default: // one is already asked for
+		}
+		return nil
+	}
+	if _, err := l.cat.Reload(); err != nil {
+		return err
+	}
+	return l.Rescan()
 }
 
 // rescanLogged rescans, logging a failure.
@@ -357,7 +378,11 @@ func (l *Library) syncWatches(w *watcher) bool {
 			}
 		})
 	}
-	return w.sync(dirs, files)
+	added, brokenChanged := w.sync(dirs, files)
+	if brokenChanged {
+		l.notify(true)
+	}
+	return added
 }
 
 // touchCache marks the cache entries of every hashed file as in use.

@@ -150,8 +150,9 @@ func (w *watcher) take() (items map[string]bool, catalog, all bool) {
 // the folders holding files (shared single file -> item paths): new ones are
 // added, gone ones removed. Events in a single file's folder count only for
 // that file. It reports whether any folder was added, since a file created
-// in a new folder before its watch began is seen only by the next scan.
-func (w *watcher) sync(dirs, files map[string][]string) (added bool) {
+// in a new folder before its watch began is seen only by the next scan, and
+// whether the set of items that are not fully watched changed.
+func (w *watcher) sync(dirs, files map[string][]string) (added, brokenChanged bool) {
 	want := make(map[string][]string, len(dirs)+len(files))
 	for d, items := range dirs {
 		want[d] = items
@@ -200,6 +201,7 @@ func (w *watcher) sync(dirs, files map[string][]string) (added bool) {
 	for item, why := range broken {
 		if w.broken[item] != why {
 			w.log.Warn("share not watched for changes; rescanning it every while instead", "share", item, "reason", why)
+			brokenChanged = true
 		}
 	}
 	// An item that was broken and is now fully watched is no longer polled;
@@ -207,12 +209,13 @@ func (w *watcher) sync(dirs, files map[string][]string) (added bool) {
 	for item := range w.broken {
 		if _, still := broken[item]; !still {
 			delete(w.broken, item)
+			brokenChanged = true
 		}
 	}
 	for item, why := range broken {
 		w.broken[item] = why
 	}
-	return added
+	return added, brokenChanged
 }
 
 // unwatched returns the items that are not fully watched, with the reason.

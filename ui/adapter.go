@@ -28,7 +28,7 @@ func transferOf(t peer.TransferInfo) Transfer {
 
 func shareOf(s peer.ShareInfo) ShareItem {
 	return ShareItem{Name: s.Name, Path: s.Path, Dir: s.Dir, Files: s.Files, Bytes: s.Bytes,
-		HashedBytes: s.HashedBytes, Secrets: s.Secrets, Err: s.Err}
+		HashedBytes: s.HashedBytes, Secrets: s.Secrets, Err: s.Err, Unwatched: s.Unwatched}
 }
 
 // Self implements Engine.
@@ -113,6 +113,9 @@ func (a *Adapter) AddShares(paths ...string) ([]ShareItem, error) {
 	}
 	return out, nil
 }
+
+// RescanShares implements Engine.
+func (a *Adapter) RescanShares() error { return a.e.RescanShares() }
 
 // RemoveShare implements Engine.
 func (a *Adapter) RemoveShare(pathOrName string) error { return a.e.RemoveShare(pathOrName) }

@@ -48,6 +48,9 @@ type Engine interface {
 	AddShares(paths ...string) ([]ShareItem, error)
 	// RemoveShare stops sharing an item, given by its path or name.
 	RemoveShare(pathOrName string) error
+	// RescanShares looks through every shared item again for changes the
+	// system did not report; it may take a while on a large share.
+	RescanShares() error
 	// FindSecrets lists files under path that look like secrets (keys,
 	// password stores, .env files) and would be excluded from sharing.
 	// It may walk a large folder; the window calls it off the UI goroutine.
@@ -116,6 +119,7 @@ type ShareItem struct {
 	HashedBytes int64    // hashing progress; equal to Bytes when done
 	Secrets     []string // files excluded by the leak guard
 	Err         string   // why the item cannot be shared, if it cannot
+	Unwatched   string   // why changes to it are found only by periodic rescans, if so
 }
 
 // Transfer is one download.

@@ -32,6 +32,7 @@ type fakeEngine struct {
 
 	added      [][]string
 	removed    []string
+	rescans    int
 	downloads  []peerPath
 	paused     []string
 	resumed    []string
@@ -121,6 +122,13 @@ func (f *fakeEngine) AddShares(paths ...string) ([]ShareItem, error) {
 	}
 	f.shares = append(f.shares, items...)
 	return items, nil
+}
+
+func (f *fakeEngine) RescanShares() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rescans++
+	return nil
 }
 
 func (f *fakeEngine) RemoveShare(p string) error {

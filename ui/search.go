@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"porch/share"
 	"porch/ui/human"
 )
 
@@ -53,6 +54,15 @@ func (v *searchView) run(text string) {
 	v.gen++
 	gen := v.gen
 	v.title.SetText(fmt.Sprintf("Results for “%s”", text))
+	if _, err := share.ParseQuery(text); err != nil {
+		v.sub.SetText("")
+		v.results = nil
+		v.list.Refresh()
+		v.setMessage(emptyState(theme.WarningIcon(), "Check the search",
+			strings.TrimPrefix(err.Error(), share.ErrQuery.Error()+": ")+
+				`. Search takes words, "a phrase", -word, ext:flac, size>100MB and type:folder.`))
+		return
+	}
 	v.sub.SetText("Asking every neighbour…")
 	v.results = nil
 	v.list.Refresh()

@@ -39,6 +39,7 @@ func newSharesView(w *Window) *sharesView {
 
 	addFiles := widget.NewButtonWithIcon("Add files…", theme.FileIcon(), v.addFiles)
 	addFolder := widget.NewButtonWithIcon("Add folder…", theme.FolderIcon(), v.addFolder)
+	rescan := widget.NewButtonWithIcon("Rescan", theme.ViewRefreshIcon(), v.rescan)
 	hint := widget.NewLabelWithStyle("Drop files or folders here", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	sub := widget.NewLabel("Neighbours on your network can browse and download what you share.")
 	sub.Alignment = fyne.TextAlignCenter
@@ -54,7 +55,7 @@ func newSharesView(w *Window) *sharesView {
 	sub.SizeName = theme.SizeNameCaptionText
 	icon := container.NewCenter(container.NewGridWrap(fyne.NewSquareSize(32), widget.NewIcon(theme.UploadIcon())))
 	zone := container.NewStack(border, container.NewPadded(container.NewBorder(nil, nil,
-		icon, container.NewCenter(container.NewHBox(addFiles, addFolder)),
+		icon, container.NewCenter(container.NewHBox(addFiles, addFolder, rescan)),
 		container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()*2), hint, sub))))
 
 	v.empty = emptyState(theme.FolderOpenIcon(), "Nothing shared yet",
@@ -103,6 +104,10 @@ func (v *sharesView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	} else {
 		r.progress.Hide()
 	}
+	if it.Unwatched != "" && it.Err == "" {
+		parts = append(parts, "changes found by rescans only: "+it.Unwatched)
+		r.detail.Importance = widget.WarningImportance
+	}
 	if n := len(it.Secrets); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d private %s left out", n, plural(n, "file", "files")))
 	}
@@ -113,6 +118,19 @@ func (v *sharesView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 		name = it.Name
 	}
 	r.on(0, func() { v.remove(name, it.Name) })
+}
+
+// rescan asks the engine to look through every share again, off the UI
+// goroutine: a large share takes a while to walk.
+func (v *sharesView) rescan() {
+	v.w.goAsync(func() func() {
+		err := v.w.eng.RescanShares()
+		return func() {
+			if err != nil {
+				v.w.showError(fmt.Errorf("cannot rescan: %v", err))
+			}
+		}
+	})
 }
 
 func (v *sharesView) remove(pathOrName, name string) {

@@ -442,3 +442,36 @@ func TestFolderTransferHasFolderIcon(t *testing.T) {
 		t.Errorf("audio transfer icon %v, want the audio file icon", got.Name())
 	}
 }
+
+func TestRescanAndUnwatchedShare(t *testing.T) {
+	f := newFakeEngine()
+	f.shares = []ShareItem{{Name: "Photos", Path: "/nfs/photos", Dir: true, Files: 2, Bytes: 2000, HashedBytes: 2000,
+		Unwatched: "it is on a NFS filesystem, whose changes from other machines send no notifications"}}
+	w := newTestWindow(t, f)
+	r := rowNamed(t, w, "Photos")
+	if !strings.Contains(r.detail.Text, "changes found by rescans only: it is on a NFS filesystem") || r.detail.Importance != widget.WarningImportance {
+		t.Fatalf("detail %q (importance %v) does not say the share is not watched", r.detail.Text, r.detail.Importance)
+	}
+	test.Tap(button(t, w, "Rescan"))
+	settle(w)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rescans != 1 {
+		t.Fatalf("RescanShares called %d times, want 1", f.rescans)
+	}
+}
+
+func TestSearchSyntaxErrorShownNotSent(t *testing.T) {
+	f := newFakeEngine()
+	f.peers = []Peer{alice}
+	w := newTestWindow(t, f)
+	test.Type(w.search, "song size>lots")
+	w.search.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	settle(w)
+	if len(f.searched) != 0 {
+		t.Fatalf("a query that does not parse was sent: %q", f.searched)
+	}
+	if !hasText(w, "Check the search") || !slices.ContainsFunc(texts(w), func(s string) bool { return strings.Contains(s, "not a size") }) {
+		t.Fatalf("no syntax message: %q", texts(w))
+	}
+}
