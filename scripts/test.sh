@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: the whole suite, as CI runs it. Installs missing test packages, checks formatting,
-# vets, then runs every test with the race detector, including the real-network end-to-end
-# tests (network namespaces; see netns_test.go) and the window test under Xvfb.
+# vets, then runs every test with the race detector, including the real-network black-box
+# tests in test/ (network namespaces, see test/netns; end to end and the window under Xvfb, see
+# test/e2e).
 # Extra arguments go to `go test` (e.g. scripts/test.sh -run TestE2E -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
