@@ -30,7 +30,9 @@ fi
 log=$(mktemp -t porch-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 # -v always: the summary below counts tests from its --- PASS/FAIL/SKIP lines.
-if go test -race -count=1 -v -timeout "${PORCH_TEST_TIMEOUT:-30m}" "$@" ./... 2>&1 | tee "$log"; then
+# ./test/... first (go test starts packages in the order named): its end-to-end tests take the
+# longest, and the other packages run beside them.
+if go test -race -count=1 -v -timeout "${PORCH_TEST_TIMEOUT:-30m}" "$@" ./test/... ./... 2>&1 | tee "$log"; then
   status+=("go test: ok")
 else
   status+=("go test: FAIL"); fail=1
