@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: the whole suite, as CI runs it. Installs missing test packages, checks formatting,
-# vets, then runs every test with the race detector, including the real-network end-to-end
-# tests (network namespaces; see netns_test.go) and the window test under Xvfb.
+# vets, then runs every test with the race detector, including the real-network black-box
+# tests in test/ (network namespaces, see test/netns; end to end and the window under Xvfb, see
+# test/e2e).
 # Extra arguments go to `go test` (e.g. scripts/test.sh -run TestE2E -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,9 @@ fi
 log=$(mktemp -t porch-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 # -v always: the summary below counts tests from its --- PASS/FAIL/SKIP lines.
-if go test -race -count=1 -v -timeout "${PORCH_TEST_TIMEOUT:-30m}" "$@" ./... 2>&1 | tee "$log"; then
+# ./test/... first (go test starts packages in the order named): its end-to-end tests take the
+# longest, and the other packages run beside them.
+if go test -race -count=1 -v -timeout "${PORCH_TEST_TIMEOUT:-30m}" "$@" ./test/... ./... 2>&1 | tee "$log"; then
   status+=("go test: ok")
 else
   status+=("go test: FAIL"); fail=1

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"porch/test/netns"
 )
 
 // seenWithin is the generous deadline for "A sees B": it normally takes
@@ -130,7 +132,7 @@ func (p *testPeer) waitSees(t *testing.T, other *testPeer, cond func(Announcemen
 }
 
 func TestPeersSeeEachOther(t *testing.T) {
-	if !inNetns(t) {
+	if !netns.Isolate(t) {
 		return
 	}
 	alice := newTestPeer(t, "Alice", true, nil)
@@ -159,7 +161,7 @@ func TestPeersSeeEachOther(t *testing.T) {
 }
 
 func TestSetNameReannounces(t *testing.T) {
-	if !inNetns(t) {
+	if !netns.Isolate(t) {
 		return
 	}
 	alice := newTestPeer(t, "Alice", true, nil)
@@ -181,7 +183,7 @@ func TestSetNameReannounces(t *testing.T) {
 }
 
 func TestSetAnnounceOffHides(t *testing.T) {
-	if !inNetns(t) {
+	if !netns.Isolate(t) {
 		return
 	}
 	alice := newTestPeer(t, "Alice", true, nil)
@@ -209,7 +211,7 @@ func TestSetAnnounceOffHides(t *testing.T) {
 }
 
 func TestRebrowseReportsAgain(t *testing.T) {
-	if !inNetns(t) {
+	if !netns.Isolate(t) {
 		return
 	}
 	alice := newTestPeer(t, "Alice", true, func(d *Discovery) { d.rebrowse = 500 * time.Millisecond })
@@ -222,7 +224,7 @@ func TestRebrowseReportsAgain(t *testing.T) {
 }
 
 func TestRunStopsCleanly(t *testing.T) {
-	if !inNetns(t) {
+	if !netns.Isolate(t) {
 		return
 	}
 	before := runtime.NumGoroutine()
@@ -260,7 +262,7 @@ func TestRunStopsCleanly(t *testing.T) {
 }
 
 func TestAddressChangeReannounces(t *testing.T) {
-	if !inNetns(t) {
+	if !netns.Isolate(t) {
 		return
 	}
 	alice := newTestPeer(t, "Alice", true, nil)
@@ -275,7 +277,7 @@ func TestAddressChangeReannounces(t *testing.T) {
 }
 
 func TestInterfacesInNamespace(t *testing.T) {
-	if !inNetns(t) {
+	if !netns.Isolate(t) {
 		return
 	}
 	got, err := Interfaces(nil)

@@ -1,8 +1,8 @@
-package main
+package e2e
 
 // End-to-end tests of the porch binary over a real network: `porch serve` peers in network
-// namespaces (see netns_test.go) found by mDNS, driven through the stable command line of
-// DESIGN.md. What they assume of the output is gathered in the helpers at the bottom.
+// namespaces (package porch/test/netns) found by mDNS, driven through the command line as a user
+// would. What they assume of the output is gathered in the helpers at the bottom.
 
 import (
 	"crypto/rand"
@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"porch/test/netns"
 )
 
 // e2ePeer is what the tests read from `porch peers --json`.
@@ -58,11 +60,11 @@ func TestE2E(t *testing.T) {
 
 	// A share added before serve starts.
 	mustRun(t, n, 0, "share", "add", filepath.Join(root, "album"), "--data", n.Data(0))
-	serve := []*proc{n.Start(t, 0, "serve"), n.Start(t, 1, "serve"), n.Start(t, 2, "serve")}
+	serve := []*netns.Proc{n.Start(t, 0, "serve"), n.Start(t, 1, "serve"), n.Start(t, 2, "serve")}
 
 	t.Run("peers", func(t *testing.T) {
 		var peers []e2ePeer
-		ok := waitFor(t, 30*time.Second, func() bool {
+		ok := netns.WaitFor(t, 30*time.Second, func() bool {
 			peers = listPeers(t, n, 1)
 			return hasPeers(peers, "alice", "bob", "carol")
 		})
@@ -80,7 +82,7 @@ func TestE2E(t *testing.T) {
 		makeTree(t, root, map[string]int64{"late/new.txt": 10})
 		mustRun(t, n, 0, "share", "add", filepath.Join(root, "late"), "--data", n.Data(0))
 		var names []string
-		ok := waitFor(t, 20*time.Second, func() bool {
+		ok := netns.WaitFor(t, 20*time.Second, func() bool {
 			out, _, code := n.Run(t, 1, "ls", "alice", "--json")
 			if code != 0 {
 				return false
@@ -177,11 +179,11 @@ func TestE2E(t *testing.T) {
 		if err := serve[0].Stop(); err != nil {
 			t.Errorf("alice's serve did not exit cleanly on SIGTERM: %v", err)
 		}
-		if !waitFor(t, 10*time.Second, func() bool { return logShowsPeer(bob.Stderr(), "peer removed", "alice") }) {
-			t.Errorf("bob's serve did not drop alice within 10 s of a clean stop:\n%s", tail(bob.Stderr(), 10))
+		if !netns.WaitFor(t, 10*time.Second, func() bool { return logShowsPeer(bob.Stderr(), "peer removed", "alice") }) {
+			t.Errorf("bob's serve did not drop alice within 10 s of a clean stop:\n%s", netns.Tail(bob.Stderr(), 10))
 		}
 		var peers []e2ePeer
-		if !waitFor(t, 10*time.Second, func() bool {
+		if !netns.WaitFor(t, 10*time.Second, func() bool {
 			peers = listPeers(t, n, 1)
 			return !hasPeers(peers, "alice")
 		}) {
@@ -189,10 +191,10 @@ func TestE2E(t *testing.T) {
 		}
 
 		serve[2].Kill()
-		if !waitFor(t, 30*time.Second, func() bool { return logShowsPeer(bob.Stderr(), "peer removed", "carol") }) {
-			t.Errorf("bob's serve did not drop carol within 30 s of SIGKILL:\n%s", tail(bob.Stderr(), 10))
+		if !netns.WaitFor(t, 30*time.Second, func() bool { return logShowsPeer(bob.Stderr(), "peer removed", "carol") }) {
+			t.Errorf("bob's serve did not drop carol within 30 s of SIGKILL:\n%s", netns.Tail(bob.Stderr(), 10))
 		}
-		if !waitFor(t, 30*time.Second, func() bool {
+		if !netns.WaitFor(t, 30*time.Second, func() bool {
 			peers = listPeers(t, n, 1)
 			return !hasPeers(peers, "carol")
 		}) {
@@ -249,7 +251,7 @@ func TestE2EMultiSource(t *testing.T) {
 	}
 	sameFile(t, filepath.Join(root, "a/same.bin"), filepath.Join(to, "same.bin"))
 	if got := sourcesUsed(errOut); got != 2 {
-		t.Errorf("get used %d sources, want 2; stderr:\n%s", got, tail(errOut, 10))
+		t.Errorf("get used %d sources, want 2; stderr:\n%s", got, netns.Tail(errOut, 10))
 	}
 }
 
@@ -294,12 +296,12 @@ func decodeArray(t *testing.T, out, key string, v any) {
 // waitGrowingPartial waits (60 s at most) until the download get makes into to has a .partial
 // that has grown by 8 MiB, or (when preallocated to its whole size) that has existed for
 // preallocated; it fails t if get exits first.
-func waitGrowingPartial(t *testing.T, get *proc, to string, size int64, preallocated time.Duration) {
+func waitGrowingPartial(t *testing.T, get *netns.Proc, to string, size int64, preallocated time.Duration) {
 	t.Helper()
 	var partial string
 	var first int64
 	var seen time.Time
-	if !waitFor(t, 60*time.Second, func() bool {
+	if !netns.WaitFor(t, 60*time.Second, func() bool {
 		if get.Exited() {
 			return false
 		}
@@ -392,7 +394,7 @@ func hasPeers(peers []e2ePeer, names ...string) bool {
 func waitPeer(t *testing.T, n *testNet, i int, names ...string) {
 	t.Helper()
 	var peers []e2ePeer
-	if !waitFor(t, 30*time.Second, func() bool {
+	if !netns.WaitFor(t, 30*time.Second, func() bool {
 		peers = listPeers(t, n, i)
 		return hasPeers(peers, names...)
 	}) {
@@ -403,7 +405,7 @@ func waitPeer(t *testing.T, n *testNet, i int, names ...string) {
 // waitHashed waits until `ls PEER/PATH --json` shows the file with a content id.
 func waitHashed(t *testing.T, n *testNet, i int, ref string) {
 	t.Helper()
-	if !waitFor(t, 60*time.Second, func() bool {
+	if !netns.WaitFor(t, 60*time.Second, func() bool {
 		out, _, code := n.Run(t, i, "ls", ref, "--json")
 		if code != 0 {
 			return false

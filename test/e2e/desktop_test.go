@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The desktop around the window, for real: a private D-Bus session bus, dunst (a notification
 // server) and the porch window under Xvfb in a peer's namespace. The tray menu is read and
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"porch/test/netns"
 )
 
 // sessionBus starts a D-Bus session bus on a unix socket in a temporary folder and returns its
@@ -24,7 +26,7 @@ func sessionBus(t *testing.T, n *testNet, i int) string {
 	sock := filepath.Join(t.TempDir(), "bus")
 	addr := "unix:path=" + sock
 	p := n.Exec(t, i, "dbus-daemon", nil, daemon, "--session", "--nofork", "--nopidfile", "--address="+addr)
-	if !waitFor(t, 10*time.Second, func() bool {
+	if !netns.WaitFor(t, 10*time.Second, func() bool {
 		_, err := os.Stat(sock)
 		return err == nil || p.Exited()
 	}) || p.Exited() {
@@ -76,10 +78,10 @@ func TestUIDesktop(t *testing.T) {
 	n.Exec(t, 0, "dunst", env, dunst)
 	watch := n.Exec(t, 0, "dbus-monitor", env, monitor, "--session", "interface='org.freedesktop.Notifications',member='Notify'")
 	app := n.StartEnv(t, 0, append(env, "LIBGL_ALWAYS_SOFTWARE=1", "LANG=en_US.UTF-8"))
-	if !waitFor(t, 60*time.Second, func() bool {
+	if !netns.WaitFor(t, 60*time.Second, func() bool {
 		return app.Exited() || logShowsPeer(app.Stderr(), "peer added", "bob")
 	}) || app.Exited() {
-		t.Fatalf("the window never logged bob as added (exited: %v):\n%s", app.Exited(), tail(app.Stderr(), 20))
+		t.Fatalf("the window never logged bob as added (exited: %v):\n%s", app.Exited(), netns.Tail(app.Stderr(), 20))
 	}
 	waitHashed(t, n, 0, "bob/holiday/photos/beach.jpg")
 	time.Sleep(time.Second) // let the list render
@@ -97,20 +99,20 @@ func TestUIDesktop(t *testing.T) {
 	}
 	xdo("mousemove", "60", "140", "click", "1")
 	time.Sleep(time.Second)
-	screenshot(t, n, 0, display, filepath.Join("artifacts", "porch-window-browse.png"))
+	screenshot(t, n, 0, display, artifact("porch-window-browse.png"))
 	xdo("mousemove", "937", "200", "click", "1")
 	got := filepath.Join(n.Downloads(0), "holiday", "photos", "beach.jpg")
-	if !waitFor(t, 60*time.Second, func() bool { return strings.Contains(watch.Stdout(), "Download finished") }) {
+	if !netns.WaitFor(t, 60*time.Second, func() bool { return strings.Contains(watch.Stdout(), "Download finished") }) {
 		t.Fatalf("no Download finished notification reached the bus; monitor:\n%s\nwindow:\n%s",
-			tail(watch.Stdout(), 20), tail(app.Stderr(), 20))
+			netns.Tail(watch.Stdout(), 20), netns.Tail(app.Stderr(), 20))
 	}
 	sameFile(t, filepath.Join(shared, "photos", "beach.jpg"), got)
 	sameFile(t, filepath.Join(shared, "notes.txt"), filepath.Join(n.Downloads(0), "holiday", "notes.txt"))
 	if !strings.Contains(watch.Stdout(), `string "holiday from bob"`) {
-		t.Errorf("the notification does not name the download and the neighbour:\n%s", tail(watch.Stdout(), 20))
+		t.Errorf("the notification does not name the download and the neighbour:\n%s", netns.Tail(watch.Stdout(), 20))
 	}
 	time.Sleep(time.Second)
-	screenshot(t, n, 0, display, filepath.Join("artifacts", "porch-window-notification.png"))
+	screenshot(t, n, 0, display, artifact("porch-window-notification.png"))
 	// Dismiss the popup (it covers the window's corner) for a clean shot of the window.
 	if ctl, err := exec.LookPath("dunstctl"); err == nil {
 		cmd := exec.Command("ip", "netns", "exec", n.NS(0), ctl, "close-all")
@@ -120,7 +122,7 @@ func TestUIDesktop(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	screenshot(t, n, 0, display, filepath.Join("artifacts", "porch-window-downloaded.png"))
+	screenshot(t, n, 0, display, artifact("porch-window-downloaded.png"))
 
 	// The tray, as a StatusNotifierItem host sees it.
 	names, err := busCall(t, n, 0, bus, "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.ListNames")
@@ -153,6 +155,6 @@ func TestUIDesktop(t *testing.T) {
 		t.Fatalf("the app still runs 15 s after Quit was clicked in the tray")
 	}
 	if code != 0 {
-		t.Errorf("the app exited with %d after Quit:\n%s", code, tail(app.Stderr(), 10))
+		t.Errorf("the app exited with %d after Quit:\n%s", code, netns.Tail(app.Stderr(), 10))
 	}
 }

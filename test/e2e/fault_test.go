@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests of failure handling and of many small files: a source killed mid-download, a
 // source that sends corrupt blocks (porch built with -tags porchfault, see peer/wire/fault_*.go), and a
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"porch/test/netns"
 )
 
 // sameFileTwice shares one random file of size bytes as a/same.bin (alice) and b/same.bin (bob).
@@ -30,7 +32,7 @@ func sameFileTwice(t *testing.T, n *testNet, size int64) (root string) {
 
 // startHolders starts alice and bob serving with --max-upload rate and carol serving beside
 // them, waits for waitHolders and returns bob's process.
-func startHolders(t *testing.T, n *testNet, rate string) (bob *proc) {
+func startHolders(t *testing.T, n *testNet, rate string) (bob *netns.Proc) {
 	t.Helper()
 	n.Start(t, 0, "serve", "--max-upload", rate)
 	bob = n.Start(t, 1, "serve", "--max-upload", rate)
@@ -50,16 +52,16 @@ func waitHolders(t *testing.T, n *testNet) {
 
 // getSucceeds waits (3 minutes at most) for a `get` of alice/a/same.bin into to, checks that it
 // exited 0 with the bytes of root/a/same.bin, and returns its stderr.
-func getSucceeds(t *testing.T, get *proc, root, to string) string {
+func getSucceeds(t *testing.T, get *netns.Proc, root, to string) string {
 	t.Helper()
 	code, ok := get.Wait(3 * time.Minute)
 	if !ok {
-		t.Fatalf("get still running after 3 minutes:\n%s", tail(get.Stderr(), 20))
+		t.Fatalf("get still running after 3 minutes:\n%s", netns.Tail(get.Stderr(), 20))
 	}
 	errOut := get.Stderr()
-	t.Logf("carol$ porch get → exit %d\n%s", code, tail(errOut, 6))
+	t.Logf("carol$ porch get → exit %d\n%s", code, netns.Tail(errOut, 6))
 	if code != 0 {
-		t.Fatalf("get: exit %d:\n%s", code, tail(errOut, 20))
+		t.Fatalf("get: exit %d:\n%s", code, netns.Tail(errOut, 20))
 	}
 	sameFile(t, filepath.Join(root, "a/same.bin"), filepath.Join(to, "same.bin"))
 	return errOut
@@ -96,7 +98,7 @@ func TestE2EFailover(t *testing.T) {
 	errOut := getSucceeds(t, get, root, to)
 	assertNoPartials(t, to)
 	if !droppedSource(errOut, "bob") {
-		t.Errorf("get's stderr does not report that bob was dropped:\n%s", tail(errOut, 20))
+		t.Errorf("get's stderr does not report that bob was dropped:\n%s", netns.Tail(errOut, 20))
 	}
 }
 
@@ -116,12 +118,12 @@ func TestE2ECorruptSource(t *testing.T) {
 	to := t.TempDir()
 	_, errOut, code := n.Run(t, 2, "get", "alice/a/same.bin", "--to", to)
 	if code != 0 {
-		t.Fatalf("get: exit %d:\n%s", code, tail(errOut, 20))
+		t.Fatalf("get: exit %d:\n%s", code, netns.Tail(errOut, 20))
 	}
 	sameFile(t, filepath.Join(root, "a/same.bin"), filepath.Join(to, "same.bin"))
 	assertNoPartials(t, to)
 	if !droppedSource(errOut, "bob") {
-		t.Errorf("get's stderr does not report that bob (corrupt) was dropped:\n%s", tail(errOut, 20))
+		t.Errorf("get's stderr does not report that bob (corrupt) was dropped:\n%s", netns.Tail(errOut, 20))
 	}
 }
 
@@ -160,7 +162,7 @@ func TestE2EManySmallFiles(t *testing.T) {
 	to := t.TempDir()
 	_, errOut, code := n.Run(t, 1, "get", "alice/many", "--to", to)
 	if code != 0 {
-		t.Fatalf("get: exit %d:\n%s", code, tail(errOut, 20))
+		t.Fatalf("get: exit %d:\n%s", code, netns.Tail(errOut, 20))
 	}
 	sameTree(t, filepath.Join(root, "many"), filepath.Join(to, "many"))
 	// sameTree compares names, folders and SHA-256; sizes and the empty folders explicitly too.
@@ -193,7 +195,7 @@ func TestE2ELateSource(t *testing.T) {
 
 	to := t.TempDir()
 	get := n.Start(t, 2, "get", "alice/a/same.bin", "--to", to, "--data", n.CLIData(2))
-	if !waitFor(t, 30*time.Second, func() bool { return findPartial(to) != "" || get.Exited() }) {
+	if !netns.WaitFor(t, 30*time.Second, func() bool { return findPartial(to) != "" || get.Exited() }) {
 		t.Fatalf("no .partial in %s:\n%s", to, get.Stderr())
 	}
 	n.Start(t, 1, "serve", "--max-upload", "8MB/s")
@@ -202,6 +204,6 @@ func TestE2ELateSource(t *testing.T) {
 	}
 	errOut := getSucceeds(t, get, root, to)
 	if got := sourcesUsed(errOut); got != 2 {
-		t.Errorf("get used %d sources, want 2 (bob came online during the download):\n%s", got, tail(errOut, 10))
+		t.Errorf("get used %d sources, want 2 (bob came online during the download):\n%s", got, netns.Tail(errOut, 10))
 	}
 }

@@ -1,8 +1,8 @@
-package main
+package e2e
 
 // The window, for real: Xvfb and the porch window run inside a peer's network namespace beside a
 // `porch serve` neighbour; the test waits for the neighbour to appear, saves a screenshot to
-// artifacts/ and drops a folder onto the window with scripts/xdnd-drop.c.
+// artifacts/ (at the module root) and drops a folder onto the window with scripts/xdnd-drop.c.
 
 import (
 	"fmt"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"porch/test/netns"
 )
 
 // needTool returns the path of an external tool, skipping t if it is missing (failing in CI).
@@ -44,10 +46,10 @@ func startXvfb(t *testing.T, n *testNet, i int) string {
 		}
 		display := fmt.Sprintf(":%d", d)
 		p := n.Exec(t, i, "Xvfb "+display, nil, xvfb, display, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
-		if waitFor(t, 10*time.Second, func() bool { return p.Exited() || xReady(n, i, display) }) && !p.Exited() {
+		if netns.WaitFor(t, 10*time.Second, func() bool { return p.Exited() || xReady(n, i, display) }) && !p.Exited() {
 			return display
 		}
-		t.Logf("Xvfb on %s did not start: %s", display, tail(p.Stderr(), 5))
+		t.Logf("Xvfb on %s did not start: %s", display, netns.Tail(p.Stderr(), 5))
 	}
 	t.Fatal("no free X display for Xvfb")
 	return ""
@@ -60,6 +62,10 @@ func xReady(n *testNet, i int, display string) bool {
 	cmd.Env = append(os.Environ(), "DISPLAY="+display)
 	return cmd.Run() == nil
 }
+
+// artifact is where a test saves the file name for people to look at: artifacts/ at the module
+// root (kept after the tests, ignored by git).
+func artifact(name string) string { return filepath.Join(moduleRoot, "artifacts", name) }
 
 // screenshot saves the whole X screen of display (in peer i's namespace) to path.
 func screenshot(t *testing.T, n *testNet, i int, display, path string) {
@@ -111,7 +117,7 @@ func TestUIWindow(t *testing.T) {
 	n := newTestNet(t, 2)
 
 	dropper := filepath.Join(t.TempDir(), "xdnd-drop")
-	if out, err := exec.Command(cc, "-o", dropper, "scripts/xdnd-drop.c", "-lX11").CombinedOutput(); err != nil {
+	if out, err := exec.Command(cc, "-o", dropper, filepath.Join(moduleRoot, "scripts", "xdnd-drop.c"), "-lX11").CombinedOutput(); err != nil {
 		t.Fatalf("building scripts/xdnd-drop.c: %v\n%s", err, out)
 	}
 
@@ -119,14 +125,14 @@ func TestUIWindow(t *testing.T) {
 	display := startXvfb(t, n, 0)
 	env := []string{"DISPLAY=" + display, "LIBGL_ALWAYS_SOFTWARE=1", "LANG=en_US.UTF-8"}
 	app := n.StartEnv(t, 0, env) // no command: the window
-	if !waitFor(t, 60*time.Second, func() bool {
+	if !netns.WaitFor(t, 60*time.Second, func() bool {
 		return app.Exited() || logShowsPeer(app.Stderr(), "peer added", "bob")
 	}) || app.Exited() {
-		t.Fatalf("the window never logged bob as added (exited: %v):\n%s", app.Exited(), tail(app.Stderr(), 20))
+		t.Fatalf("the window never logged bob as added (exited: %v):\n%s", app.Exited(), netns.Tail(app.Stderr(), 20))
 	}
 	time.Sleep(2 * time.Second) // let the list render
 
-	shot := filepath.Join("artifacts", "porch-window.png")
+	shot := artifact("porch-window.png")
 	screenshot(t, n, 0, display, shot)
 	if c := distinctColours(t, shot, 64); c < 16 {
 		t.Errorf("%s looks blank: %d distinct colours", shot, c)
@@ -141,17 +147,17 @@ func TestUIWindow(t *testing.T) {
 		t.Fatalf("xdnd-drop: %v\n%s", err, out)
 	}
 	var out string
-	if !waitFor(t, 10*time.Second, func() bool {
+	if !netns.WaitFor(t, 10*time.Second, func() bool {
 		out = mustRun(t, n, 0, "share", "ls", "--json", "--data", n.Data(0))
 		return strings.Contains(out, folder)
 	}) {
 		t.Fatalf("dropped folder %s not shared; share ls --json:\n%s", folder, out)
 	}
 	time.Sleep(time.Second)
-	screenshot(t, n, 0, display, filepath.Join("artifacts", "porch-window-dropped.png"))
+	screenshot(t, n, 0, display, artifact("porch-window-dropped.png"))
 
 	// No session bus here, so no tray; SIGTERM must still end the window cleanly.
 	if err := app.Stop(); err != nil {
-		t.Errorf("the window did not exit cleanly on SIGTERM: %v\n%s", err, tail(app.Stderr(), 20))
+		t.Errorf("the window did not exit cleanly on SIGTERM: %v\n%s", err, netns.Tail(app.Stderr(), 20))
 	}
 }
