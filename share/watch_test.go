@@ -4,8 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"porch/test/netns"
 )
 
 // runLibrary runs l until the test ends.
@@ -134,4 +137,30 @@ func TestHashCacheSavedWhileRunning(t *testing.T) {
 		m, err := readHashCache(filepath.Join(data, hashCacheFile))
 		return err == nil && len(m) == 3
 	})
+}
+
+// When the watch limit runs out, the share says so and its changes are
+// still found, by polling. The limit is lowered in a user namespace of the
+// test's own, never on the machine.
+func TestWatchLimitFallsBackToPolling(t *testing.T) {
+	if !netns.IsolateUser(t) {
+		return
+	}
+	// The data folder takes one watch and the share's top folder another;
+	// its two subfolders find none left.
+	if err := os.WriteFile("/proc/sys/user/max_inotify_watches", []byte("2"), 0); err != nil {
+		t.Skipf("cannot lower the watch limit in this user namespace: %v", err)
+	}
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a", "one.txt"), "1")
+	writeFile(t, filepath.Join(src, "b", "two.txt"), "2")
+	l := openLib(t, t.TempDir(), LibraryOptions{Rescan: time.Hour, Poll: 100 * time.Millisecond}, src)
+	runLibrary(t, l)
+	waitFor(t, func() bool {
+		items := l.Items()
+		return len(items) == 1 && strings.Contains(items[0].Unwatched, "max_user_watches")
+	})
+	item := filepath.Base(src)
+	writeFile(t, filepath.Join(src, "b", "three.txt"), "333")
+	waitFor(t, func() bool { return exists(l, item+"/b/three.txt", 3) })
 }

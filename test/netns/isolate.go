@@ -31,6 +31,19 @@ import (
 // Where no namespace can be made, t is skipped with the reason (failed when $CI is set).
 func Isolate(t *testing.T) bool {
 	t.Helper()
+	return isolate(t, userns())
+}
+
+// IsolateUser is Isolate with a user namespace of the test's own too, even for root, so that the
+// test may lower the limits a user namespace keeps for itself (/proc/sys/user/*, such as
+// max_inotify_watches) without touching the machine's.
+func IsolateUser(t *testing.T) bool {
+	t.Helper()
+	return isolate(t, []string{"--user", "--map-root-user"})
+}
+
+func isolate(t *testing.T, user []string) bool {
+	t.Helper()
 	if os.Getenv(envIsolate) == t.Name() {
 		setupIsolated(t)
 		return true
@@ -44,7 +57,7 @@ func Isolate(t *testing.T) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := append(userns(), "--net")
+	opts := append(user, "--net")
 	args := append(opts, exe,
 		"-test.run=^"+regexp.QuoteMeta(t.Name())+"$",
 		"-test.v", "-test.count=1", "-test.timeout=3m")
