@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"porch/peer/discovery"
+	"porch/test/wait"
 )
 
 // bus is an in-memory network for Discoverers, standing in for mDNS: the
@@ -207,17 +208,10 @@ func shareFile(t *testing.T, e *Engine, name string, data []byte) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test if it does not within
-// a generous bound (a hung engine, not a slow one).
+// waitFor waits for what, bounded against a hung engine (see package wait).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(t, 20*time.Second, what, cond)
 }
 
 // online reports whether e sees the peer with id online.

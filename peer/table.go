@@ -148,12 +148,18 @@ func mergeAddrs(fresh, old []string) []string {
 	return out
 }
 
+// lockPeer locks the table and returns id's record, nil if it has none. The
+// caller unlocks t.mu.
+func (t *table) lockPeer(id string) *peerState {
+	t.mu.Lock()
+	return t.peers[id]
+}
+
 // get returns what the table knows of a peer.
 func (t *table) get(id string) (PeerInfo, bool) {
-	t.mu.Lock()
+	st := t.lockPeer(id)
 	defer t.mu.Unlock()
-	st, ok := t.peers[id]
-	if !ok {
+	if st == nil {
 		return PeerInfo{}, false
 	}
 	return st.info, true
@@ -163,10 +169,9 @@ func (t *table) get(id string) (PeerInfo, bool) {
 // peer's record and whether the peer was in the table to be marked; if it
 // was not (it left meanwhile), the caller keeps c and closes it.
 func (t *table) verified(id string, ri wire.Info, c *wire.Client, now time.Time) (PeerInfo, bool) {
-	t.mu.Lock()
+	st := t.lockPeer(id)
 	defer t.mu.Unlock()
-	st, ok := t.peers[id]
-	if !ok {
+	if st == nil {
 		return PeerInfo{}, false
 	}
 	st.busy = false
@@ -182,10 +187,9 @@ func (t *table) verified(id string, ri wire.Info, c *wire.Client, now time.Time)
 // keyChanged marks a peer as refused for presenting another key than the one
 // remembered. first reports whether it was not marked so already.
 func (t *table) keyChanged(id string) (info PeerInfo, first bool) {
-	t.mu.Lock()
+	st := t.lockPeer(id)
 	defer t.mu.Unlock()
-	st, ok := t.peers[id]
-	if !ok {
+	if st == nil {
 		return PeerInfo{}, false
 	}
 	st.busy = false
@@ -198,11 +202,10 @@ func (t *table) keyChanged(id string) (info PeerInfo, first bool) {
 // verifyFailed ends a verification that reached nobody; the next
 // announcement tries again.
 func (t *table) verifyFailed(id string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if st, ok := t.peers[id]; ok {
+	if st := t.lockPeer(id); st != nil {
 		st.busy = false
 	}
+	t.mu.Unlock()
 }
 
 // probeTarget is one online peer due for a liveness probe.

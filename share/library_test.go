@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"porch/test/wait"
 )
 
 // openLib opens a library on a fresh data folder sharing paths.
@@ -452,17 +454,10 @@ func TestLibraryRun(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, failing after a generous deadline (a
-// correctness bound, not a speed assertion).
+// waitFor waits for the library to catch up with the disk (see package wait).
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, "the library to catch up", cond)
 }
 
 func TestLibraryReplacedFileSameSizeAndTime(t *testing.T) {

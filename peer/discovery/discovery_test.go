@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"porch/test/netns"
+	"porch/test/wait"
 )
 
 // seenWithin is the generous deadline for "A sees B": it normally takes
@@ -109,17 +110,11 @@ func (p *testPeer) stop(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or within passes.
+// waitFor waits for what within a bound and says how long it took (see
+// package wait).
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
+	return wait.Until(t, within, what, cond)
 }
 
 func (p *testPeer) waitSees(t *testing.T, other *testPeer, cond func(Announcement) bool) time.Duration {

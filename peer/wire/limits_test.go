@@ -15,6 +15,7 @@ import (
 
 	"porch/peer/identity"
 	"porch/share"
+	"porch/test/wait"
 )
 
 // fakeClock drives a tokenBucket without real time: sleeping advances it.
@@ -117,15 +118,10 @@ func (s *fairSem) holding(key string) int {
 	return s.held[key]
 }
 
+// waitFor waits for what, bounded against a hang (see package wait).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.Until(t, 20*time.Second, what, cond)
 }
 
 func TestFairSem(t *testing.T) {

@@ -43,6 +43,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"porch/test/wait"
 )
 
 const (
@@ -453,19 +455,10 @@ func Tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// WaitFor polls cond every 100 ms until it is true (returns true) or timeout passes (false).
+// WaitFor polls cond until it is true (returns true) or timeout passes (false); see package wait.
 func WaitFor(t *testing.T, timeout time.Duration, cond func() bool) bool {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return wait.For(timeout, cond)
 }
 
 // Helper is the environment and command line that run this test binary as the helper name
