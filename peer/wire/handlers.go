@@ -1,0 +1,285 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"porch/share"
+)
+
+func (s *Server) selfInfo() Info {
+	in := s.opts.Self()
+	in.V = ProtocolVersion
+	in.ID = s.opts.Identity.ID
+	in.Fingerprint = s.opts.Identity.Fingerprint
+	in.Files, in.Bytes = s.opts.Library.Totals()
+	in.HashedBytes, _ = s.opts.Library.HashProgress()
+	return in
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.selfInfo())
+}
+
+// pageArgs parses path, cursor and limit of a listing request.
+func pageArgs(r *http.Request, maxLimit int) (p string, start, limit int, err error) {
+	q := r.URL.Query()
+	p = q.Get("path")
+	if err := share.ValidatePath(p); err != nil {
+		return "", 0, 0, err
+	}
+	limit = maxLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return "", 0, 0, fmt.Errorf("%w: limit %q", ErrBadRequest, v)
+		}
+		limit = min(n, maxLimit)
+	}
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return "", 0, 0, fmt.Errorf("%w: cursor %q", ErrBadRequest, v)
+		}
+		start = n
+	}
+	return p, start, limit, nil
+}
+
+func (s *Server) ls(w http.ResponseWriter, r *http.Request) {
+	p, start, limit, err := pageArgs(r, MaxListPage)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	all, err := s.opts.Library.List(p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page := ListPage{Entries: []share.Entry{}}
+	if start < len(all) {
+		end := min(len(all), start+limit)
+		page.Entries = all[start:end]
+		if end < len(all) {
+			page.Next = strconv.Itoa(end)
+		}
+	}
+	writeJSON(w, page)
+}
+
+var errPageFull = errors.New("page full")
+
+func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
+	p, start, limit, err := pageArgs(r, MaxTreePage)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page := ListPage{Entries: []share.Entry{}}
+	i := 0
+	err = s.opts.Library.Walk(p, func(e share.Entry) error {
+		if err := r.Context().Err(); err != nil {
+			return err
+		}
+		defer func() { i++ }()
+		if i < start {
+			return nil
+		}
+		if len(page.Entries) == limit {
+			page.Next = strconv.Itoa(i)
+			return errPageFull
+		}
+		page.Entries = append(page.Entries, e)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errPageFull) {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, page)
+}
+
+func (s *Server) search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	text := q.Get("q")
+	if len(text) > MaxQuery {
+		s.fail(w, r, fmt.Errorf("%w: query longer than %d bytes", ErrBadRequest, MaxQuery))
+		return
+	}
+	limit := DefaultSearch
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			s.fail(w, r, fmt.Errorf("%w: limit %q", ErrBadRequest, v))
+			return
+		}
+		limit = min(n, MaxSearch)
+	}
+	res := searchReply{Results: []share.Entry{}}
+	if strings.TrimSpace(text) != "" {
+		if found := s.opts.Library.Search(text, limit); found != nil {
+			res.Results = found[:min(len(found), limit)]
+		}
+	}
+	writeJSON(w, res)
+}
+
+// readCIDs reads and validates a {"cids":[...]} request body.
+func readCIDs(w http.ResponseWriter, r *http.Request) ([]string, error) {
+	var req cidList
+	if err := readJSON(w, r, &req); err != nil {
+		return nil, err
+	}
+	if len(req.CIDs) > MaxCIDs {
+		return nil, fmt.Errorf("%w: more than %d content ids", ErrBadRequest, MaxCIDs)
+	}
+	for _, c := range req.CIDs {
+		if !share.ValidContentID(c) {
+			return nil, fmt.Errorf("%w: %q", share.ErrBadContentID, c)
+		}
+	}
+	return req.CIDs, nil
+}
+
+func (s *Server) has(w http.ResponseWriter, r *http.Request) {
+	cids, err := readCIDs(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res := hasReply{Has: []string{}}
+	for _, c := range cids {
+		if s.opts.Library.Has(c) {
+			res.Has = append(res.Has, c)
+		}
+	}
+	writeJSON(w, res)
+}
+
+func (s *Server) hashes(w http.ResponseWriter, r *http.Request) {
+	cid := r.PathValue("cid")
+	if !share.ValidContentID(cid) {
+		s.fail(w, r, fmt.Errorf("%w: %q", share.ErrBadContentID, cid))
+		return
+	}
+	h, err := s.opts.Library.Hashes(cid)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, _ := h.MarshalBinary()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
+}
+
+func (s *Server) file(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Query().Get("path")
+	if p == "" {
+		s.fail(w, r, fmt.Errorf("%w: empty path", share.ErrBadPath))
+		return
+	}
+	if err := share.ValidatePath(p); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.sendFile(w, r, func() (File, error) { return s.opts.Library.Open(p) })
+}
+
+func (s *Server) content(w http.ResponseWriter, r *http.Request) {
+	cid := r.PathValue("cid")
+	if !share.ValidContentID(cid) {
+		s.fail(w, r, fmt.Errorf("%w: %q", share.ErrBadContentID, cid))
+		return
+	}
+	// faultContent: a test-only fault hook (build tag porchfault); otherwise it returns its arguments.
+	s.sendFile(w, r, func() (File, error) { return faultContent(s.opts.Library.OpenContent(cid)) })
+}
+
+func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
+	cids, err := readCIDs(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	fp := callerFP(r)
+	if err := s.slots.Acquire(r.Context(), fp); err != nil {
+		return
+	}
+	defer s.slots.Release(fp)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	var total int64
+	var hdr [8]byte
+	for _, cid := range cids {
+		f, err := s.opts.Library.OpenContent(cid)
+		if err != nil {
+			binary.BigEndian.PutUint64(hdr[:], batchMissing)
+			if _, err := w.Write(hdr[:]); err != nil {
+				return
+			}
+			continue
+		}
+		size := f.Entry().Size
+		if size > share.BlockSize || total+size > MaxBatchBytes {
+			f.Close()
+			binary.BigEndian.PutUint64(hdr[:], batchMissing)
+			if _, err := w.Write(hdr[:]); err != nil {
+				return
+			}
+			continue
+		}
+		total += size
+		binary.BigEndian.PutUint64(hdr[:], uint64(size))
+		rc.SetWriteDeadline(time.Now().Add(s.stall))
+		_, err = w.Write(hdr[:])
+		if err == nil {
+			err = s.stream(w, r, f, buf, 0, size, 0)
+		}
+		f.Close()
+		if err != nil {
+			s.log.Debug("batch aborted", "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+func (s *Server) goodbye(w http.ResponseWriter, r *http.Request) {
+	var in Info
+	// The body is optional; a malformed one is ignored.
+	readJSON(w, r, &in)
+	if s.opts.Hooks.Goodbye != nil {
+		s.opts.Hooks.Goodbye(callerFP(r), in)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) hello(w http.ResponseWriter, r *http.Request) {
+	var in Info
+	if err := readJSON(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	fp := callerFP(r)
+	if in.Fingerprint != fp {
+		s.fail(w, r, fmt.Errorf("%w: hello fingerprint does not match the caller's certificate", ErrBadRequest))
+		return
+	}
+	if s.opts.Hooks.Hello != nil {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			s.opts.Hooks.Hello(fp, ap.Addr().Unmap(), in)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
