@@ -288,6 +288,7 @@ func (e *Engine) selfInfo() wire.Info {
 	info.Files, info.Bytes = e.Totals()
 	if e.lib != nil {
 		info.HashedBytes, _ = e.lib.HashProgress()
+		info.Index = e.lib.Version()
 	}
 	return info
 }

@@ -278,3 +278,47 @@ func TestGetDrawsFromEveryHolder(t *testing.T) {
 		t.Errorf("result %+v, want one file of %d bytes", res, len(data))
 	}
 }
+
+// A neighbour's index version reaches the others through its info, and
+// moves when what it shares changes: a file written into a shared folder
+// (seen through change notifications) is told with a PeerUpdated event.
+func TestIndexVersionFollowsShares(t *testing.T) {
+	b := newBus()
+	me := start(t, testOptions(t, b, "Me"))
+	alice := start(t, testOptions(t, b, "Alice"))
+	dir := t.TempDir()
+	writeFile(t, dir, "one.txt", []byte("1"))
+	if _, err := alice.AddShares(dir); err != nil {
+		t.Fatal(err)
+	}
+	index := func() uint64 {
+		p, ok := me.peers.get(alice.ID())
+		if !ok || !p.Online {
+			return 0
+		}
+		return p.Index
+	}
+	waitFor(t, "alice's index version seen", func() bool {
+		return index() != 0 && index() == alice.lib.Version()
+	})
+	before := index()
+	moved := make(chan PeerInfo, 8)
+	defer me.Subscribe(func(ev Event) {
+		if ev.Kind == PeerUpdated && ev.Peer.ID == alice.ID() && ev.Peer.Index != before {
+			select {
+			case moved <- ev.Peer:
+			default:
+			}
+		}
+	})()
+	writeFile(t, dir, "two.txt", []byte("22"))
+	waitFor(t, "a PeerUpdated with a new index version", func() bool { return len(moved) > 0 })
+	p := <-moved
+	entries, err := me.List(t.Context(), alice.ID(), filepath.Base(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 {
+		t.Fatalf("after version %d → %d, alice lists %d entries, want 2", before, p.Index, len(entries))
+	}
+}

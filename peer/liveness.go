@@ -183,7 +183,7 @@ func (e *Engine) AddPeer(ctx context.Context, addr string) (PeerInfo, error) {
 		return PeerInfo{}, fmt.Errorf("%s is this machine", addr)
 	}
 	info, wasOnline := e.peers.addManual(PeerInfo{ID: ri.ID, Name: ri.Name, Fingerprint: ri.Fingerprint, Addrs: []string{host}, Port: port,
-		Online: true, Files: ri.Files, Bytes: ri.Bytes, LastSeen: time.Now(), Manual: true}, c)
+		Online: true, Files: ri.Files, Bytes: ri.Bytes, Index: ri.Index, LastSeen: time.Now(), Manual: true}, c)
 	if wasOnline {
 		return info, nil
 	}

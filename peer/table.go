@@ -41,6 +41,7 @@ type PeerInfo struct {
 	LastSeen    time.Time `json:"last_seen"`
 	KeyChanged  bool      `json:"key_changed,omitempty"` // presented a key other than the one remembered: refused
 	Manual      bool      `json:"manual,omitempty"`      // added by address, not found by discovery
+	Index       uint64    `json:"index,omitempty"`       // the version of its index last seen; listings may differ only when it changes
 }
 
 // hostPorts returns the peer's addresses joined with its port.
@@ -179,7 +180,7 @@ func (t *table) verified(id string, ri wire.Info, c *wire.Client, now time.Time)
 		t.drop(st)
 	}
 	st.info.KeyChanged, st.info.Online = false, true
-	st.info.Name, st.info.Files, st.info.Bytes = ri.Name, ri.Files, ri.Bytes
+	st.info.Name, st.info.Files, st.info.Bytes, st.info.Index = ri.Name, ri.Files, ri.Bytes, ri.Index
 	st.info.LastSeen, st.fails, st.client = now, 0, c
 	return st.info, true
 }
@@ -242,8 +243,8 @@ func (t *table) probed(p probeTarget, ri wire.Info, err error, maxFails int, now
 	}
 	st.busy = false
 	if err == nil {
-		changed = ri.Name != st.info.Name || ri.Files != st.info.Files || ri.Bytes != st.info.Bytes
-		st.info.Name, st.info.Files, st.info.Bytes = ri.Name, ri.Files, ri.Bytes
+		changed = ri.Name != st.info.Name || ri.Files != st.info.Files || ri.Bytes != st.info.Bytes || ri.Index != st.info.Index
+		st.info.Name, st.info.Files, st.info.Bytes, st.info.Index = ri.Name, ri.Files, ri.Bytes, ri.Index
 		st.info.LastSeen, st.fails = now, 0
 		return st.info, changed, false
 	}

@@ -52,6 +52,7 @@ func (l *Library) hashPending(ctx context.Context) {
 	close(jobs)
 	wg.Wait()
 	if any.Load() {
+		l.version.Add(1) // the listings now carry content ids
 		l.notify(true)
 	}
 }

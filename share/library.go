@@ -78,6 +78,7 @@ type Library struct {
 	tree      atomic.Pointer[tree]
 	running   atomic.Bool
 	watch     atomic.Pointer[watcher] // set while Run watches for changes
+	version   atomic.Uint64           // see Version
 	rescanReq chan struct{}           // 1-buffered: RescanNow asks Run for a full rescan
 
 	notifyMu   sync.Mutex
@@ -172,6 +173,10 @@ func OpenLibrary(opts LibraryOptions) (*Library, error) {
 	l := &Library{opts: opts, log: opts.Logger, cat: cat, cache: cache, roots: map[string]*itemRoot{}, dataID: dataID,
 		rescanReq: make(chan struct{}, 1)}
 	l.tree.Store(&tree{byName: map[string]*node{}, byCID: map[string][]*node{}})
+	// Versions start from the clock, so a restarted peer never repeats one
+	// that neighbours remember; in microseconds they stay below 2^53, exact
+	// in any JSON reader.
+	l.version.Store(uint64(time.Now().UnixMicro()))
 	if err := l.Rescan(); err != nil {
 		l.Close()
 		return nil, err

@@ -140,6 +140,12 @@ func (l *Library) Search(query string, max int) []Entry {
 	return out
 }
 
+// Version identifies the state of the index as neighbours see it: it changes
+// whenever a listing or search could answer differently (files added,
+// changed, renamed or removed, a hashing pass done), and only then, so a
+// neighbour can keep what it listed until the version moves.
+func (l *Library) Version() uint64 { return l.version.Load() }
+
 // Totals returns the number of shared files and their bytes.
 func (l *Library) Totals() (files int, bytes int64) {
 	t := l.tree.Load()

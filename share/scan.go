@@ -18,6 +18,7 @@ import (
 func (l *Library) Rescan() error {
 	changed, err := l.rescan()
 	if changed {
+		l.version.Add(1)
 		l.notify(true)
 	}
 	return err

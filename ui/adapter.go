@@ -18,7 +18,7 @@ type Adapter struct {
 func NewAdapter(e *peer.Engine) *Adapter { return &Adapter{e: e} }
 
 func peerOf(p peer.PeerInfo) Peer {
-	return Peer{ID: p.ID, Name: p.Name, Online: p.Online, Files: p.Files, Bytes: p.Bytes, Addrs: p.Addrs, KeyChanged: p.KeyChanged}
+	return Peer{ID: p.ID, Name: p.Name, Online: p.Online, Files: p.Files, Bytes: p.Bytes, Addrs: p.Addrs, KeyChanged: p.KeyChanged, Index: p.Index}
 }
 
 func transferOf(t peer.TransferInfo) Transfer {

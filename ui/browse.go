@@ -32,7 +32,15 @@ type browseView struct {
 	entries []share.Entry
 	cancel  context.CancelFunc
 	gen     int // counts loads, so a slow old answer cannot replace a newer one
+
+	// listed keeps the folders listed at the peer's current index version,
+	// so going back to one does not ask again; it is emptied when the
+	// version or the peer changes, and holds at most maxListed folders.
+	listed map[string][]share.Entry
 }
+
+// maxListed bounds the folders a browse view remembers.
+const maxListed = 64
 
 func newBrowseView(w *Window) *browseView {
 	v := &browseView{w: w, title: widget.NewLabel(""), sub: widget.NewLabel("")}
@@ -59,13 +67,22 @@ func newBrowseView(w *Window) *browseView {
 // open shows the top of p's shares.
 func (v *browseView) open(p Peer) {
 	v.peer = p
+	v.listed = nil
 	v.peerChanged(p)
 	v.navigate("")
 }
 
-// peerChanged updates the header when p's details change while shown.
+// peerChanged updates the header when p's details change while shown. When
+// its index version moved, the open folder is listed again in place.
 func (v *browseView) peerChanged(p Peer) {
+	moved := p.Index != v.peer.Index
 	v.peer = p
+	if moved {
+		v.listed = nil
+		if p.Online {
+			defer v.load(v.path, true)
+		}
+	}
 	v.title.SetText(v.w.displayName(p))
 	sub := human.Summary(p.Files, p.Bytes)
 	if !p.Online {
@@ -83,16 +100,33 @@ func (v *browseView) peerChanged(p Peer) {
 
 // navigate lists path ("" is the top) on the current peer.
 func (v *browseView) navigate(path string) {
+	v.path = path
+	v.setCrumbs()
+	if entries, ok := v.listed[path]; ok {
+		if v.cancel != nil {
+			v.cancel()
+		}
+		v.gen++
+		v.show(path, entries, true)
+		return
+	}
+	v.load(path, false)
+}
+
+// load asks the peer for the entries of path. quiet keeps what is shown
+// until the answer comes (a refresh); otherwise the list empties and says
+// it is loading.
+func (v *browseView) load(path string, quiet bool) {
 	if v.cancel != nil {
 		v.cancel()
 	}
-	v.path = path
 	v.gen++
 	gen := v.gen
-	v.setCrumbs()
-	v.entries = nil
-	v.list.Refresh()
-	v.showMessage(widget.NewLabelWithStyle("Loading…", fyne.TextAlignCenter, fyne.TextStyle{Italic: true}))
+	if !quiet {
+		v.entries = nil
+		v.list.Refresh()
+		v.showMessage(widget.NewLabelWithStyle("Loading…", fyne.TextAlignCenter, fyne.TextStyle{Italic: true}))
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	v.cancel = cancel
@@ -106,25 +140,40 @@ func (v *browseView) navigate(path string) {
 				return
 			}
 			if err != nil {
+				if quiet {
+					return // keep showing what was listed; the next change tries again
+				}
 				v.showMessage(emptyState(theme.ErrorIcon(), "Cannot open this folder",
 					fmt.Sprintf("Cannot reach %s (%v) — is Porch still running there?", v.w.displayName(peer), err)))
 				return
 			}
-			v.entries = entries
-			v.list.Refresh()
-			v.list.ScrollToTop()
-			if len(entries) == 0 {
-				if path == "" {
-					v.showMessage(emptyState(theme.FolderIcon(), "Nothing here",
-						v.w.displayName(peer)+" isn't sharing anything yet."))
-				} else {
-					v.showMessage(emptyState(theme.FolderIcon(), "Empty folder", ""))
+			if peer.Index != 0 && peer.ID == v.peer.ID && peer.Index == v.peer.Index {
+				if v.listed == nil || len(v.listed) >= maxListed {
+					v.listed = map[string][]share.Entry{}
 				}
-				return
+				v.listed[path] = entries
 			}
-			v.showMessage(nil)
+			v.show(path, entries, !quiet)
 		}
 	})
+}
+
+// show puts the entries of path on screen; top scrolls to the first.
+func (v *browseView) show(path string, entries []share.Entry, top bool) {
+	v.entries = entries
+	v.list.Refresh()
+	if top {
+		v.list.ScrollToTop()
+	}
+	switch {
+	case len(entries) > 0:
+		v.showMessage(nil)
+	case path == "":
+		v.showMessage(emptyState(theme.FolderIcon(), "Nothing here",
+			v.w.displayName(v.peer)+" isn't sharing anything yet."))
+	default:
+		v.showMessage(emptyState(theme.FolderIcon(), "Empty folder", ""))
+	}
 }
 
 func (v *browseView) showMessage(o fyne.CanvasObject) { showInstead(v.message, v.list, o) }

@@ -80,7 +80,8 @@ type Peer struct {
 	Files      int   // files it shares
 	Bytes      int64 // bytes it shares
 	Addrs      []string
-	KeyChanged bool // its key differs from the one seen before
+	KeyChanged bool   // its key differs from the one seen before
+	Index      uint64 // version of its index: what it lists may differ only when this changes (0: not told)
 }
 
 // EventKind says what an [Event] is about.

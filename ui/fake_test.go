@@ -33,6 +33,7 @@ type fakeEngine struct {
 	added      [][]string
 	removed    []string
 	rescans    int
+	lists      int // List calls
 	downloads  []peerPath
 	paused     []string
 	resumed    []string
@@ -85,6 +86,7 @@ func (f *fakeEngine) emit(ev Event) {
 func (f *fakeEngine) List(_ context.Context, peerID, path string) ([]share.Entry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lists++
 	es, ok := f.tree[peerID+":"+path]
 	if !ok {
 		return nil, errors.New("connection refused")

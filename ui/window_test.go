@@ -475,3 +475,38 @@ func TestSearchSyntaxErrorShownNotSent(t *testing.T) {
 		t.Fatalf("no syntax message: %q", texts(w))
 	}
 }
+
+// A folder listed at the neighbour's current index version is not asked for
+// again; when the version moves, the open folder is listed again in place.
+func TestBrowseFollowsIndexVersion(t *testing.T) {
+	f := newFakeEngine()
+	a := alice
+	a.Index = 7
+	f.peers = []Peer{a}
+	aliceTree(f)
+	w := newTestWindow(t, f)
+	w.neighbours.Select(1)
+	settle(w)
+	w.browse.list.Select(0) // Holiday
+	settle(w)
+	test.Tap(button(t, w, "Alice's laptop"))
+	settle(w)
+	rowNamed(t, w, "notes.pdf")
+	f.mu.Lock()
+	lists := f.lists
+	f.tree[alice.ID+":"] = append(f.tree[alice.ID+":"], share.Entry{Name: "new.txt", Path: "new.txt", Size: 5})
+	f.mu.Unlock()
+	if lists != 2 {
+		t.Fatalf("%d List calls for the top, Holiday and the top again, want 2 (the top remembered)", lists)
+	}
+
+	a.Index = 8
+	f.emit(Event{Kind: PeerUpdated, Peer: a})
+	settle(w)
+	rowNamed(t, w, "new.txt")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lists != 3 {
+		t.Fatalf("%d List calls after the version moved, want 3", f.lists)
+	}
+}

@@ -20,6 +20,7 @@ func (s *Server) selfInfo() Info {
 	in.Fingerprint = s.opts.Identity.Fingerprint
 	in.Files, in.Bytes = s.opts.Library.Totals()
 	in.HashedBytes, _ = s.opts.Library.HashProgress()
+	in.Index = s.opts.Library.Version()
 	return in
 }
 

@@ -60,6 +60,7 @@ type Info struct {
 	Files       int    `json:"files"`        // number of shared files
 	Bytes       int64  `json:"bytes"`        // bytes of shared files
 	HashedBytes int64  `json:"hashed_bytes"` // bytes hashed so far
+	Index       uint64 `json:"iv,omitempty"` // version of the index: a listing may differ only when it changed
 }
 
 // ListPage is one page of /v1/ls or /v1/tree.

@@ -40,6 +40,7 @@ type Library interface {
 	Search(q string, max int) []share.Entry
 	Totals() (files int, bytes int64)
 	HashProgress() (hashedBytes, totalBytes int64)
+	Version() uint64
 }
 
 // Hooks are called by the server for the notifications peers send. They run
