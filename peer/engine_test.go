@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -219,6 +220,22 @@ func TestSearchMergesResultsFromSeveralEngines(t *testing.T) {
 	}
 	if res[1].Entry.Name != "other song.txt" || len(res[1].Peers) != 1 || res[1].Peers[0].ID != bob.ID() {
 		t.Errorf("second result %+v, want other song.txt from Bob", res[1])
+	}
+
+	// As the answers come in: one report per neighbour, growing, the last
+	// one the final result.
+	var reports [][]SearchResult
+	final, err := me.SearchEach(context.Background(), "song", func(r []SearchResult, done, asked int) {
+		if asked != 2 || done != len(reports)+1 {
+			t.Errorf("report %d says %d of %d done", len(reports)+1, done, asked)
+		}
+		reports = append(reports, r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != 2 || len(reports[0]) == 0 || !reflect.DeepEqual(reports[1], final) || !reflect.DeepEqual(final, res) {
+		t.Errorf("reports %+v, final %+v, want two reports ending in %+v", reports, final, res)
 	}
 }
 

@@ -69,6 +69,16 @@ type SearchResult struct {
 // Search asks every online neighbour at once; a neighbour that fails or is
 // slow is left out. Results held by more peers come first, then by name.
 func (e *Engine) Search(ctx context.Context, text string) ([]SearchResult, error) {
+	return e.SearchEach(ctx, text, nil)
+}
+
+// SearchEach is Search that also reports as the answers come in: each time
+// a neighbour answers, fails or gives up (after searchWait), fn, when not
+// nil, gets the results merged so far (in the order Search sorts them),
+// with how many of the asked neighbours are done. fn runs on the caller's
+// goroutine, so a slow or dead neighbour holds back nobody's results but
+// its own. SearchEach returns when every neighbour is done.
+func (e *Engine) SearchEach(ctx context.Context, text string, fn func(results []SearchResult, done, asked int)) ([]SearchResult, error) {
 	clients, infos := e.peers.online()
 	type answer struct {
 		p       PeerInfo
@@ -86,29 +96,53 @@ func (e *Engine) Search(ctx context.Context, text string) ([]SearchResult, error
 			answers <- answer{infos[i], entries}
 		}()
 	}
-	byKey := map[string]*SearchResult{}
-	var order []string
-	for range clients {
+	m := newMerge()
+	for done := range len(clients) {
 		a := <-answers
-		for _, en := range a.entries {
-			key := "cid:" + en.ContentID
-			if en.Dir || en.ContentID == "" {
-				key = "path:" + a.p.ID + "/" + en.Path
-			}
-			r, ok := byKey[key]
-			if !ok {
-				r = &SearchResult{Entry: en}
-				byKey[key] = r
-				order = append(order, key)
-			}
-			r.Peers = append(r.Peers, PeerRef{ID: a.p.ID, Name: a.p.Name})
+		m.add(PeerRef{ID: a.p.ID, Name: a.p.Name}, a.entries)
+		if fn != nil {
+			fn(m.results(), done+1, len(clients))
 		}
 	}
-	out := make([]SearchResult, 0, len(order))
-	for _, k := range order {
-		r := byKey[k]
+	return m.results(), ctx.Err()
+}
+
+// merge groups search answers: one result per content id (files), or per
+// peer and path (folders and files not hashed yet).
+type merge struct {
+	byKey map[string]*SearchResult
+	order []string
+}
+
+func newMerge() *merge { return &merge{byKey: map[string]*SearchResult{}} }
+
+func (m *merge) add(p PeerRef, entries []share.Entry) {
+	for _, en := range entries {
+		key := "cid:" + en.ContentID
+		if en.Dir || en.ContentID == "" {
+			key = "path:" + p.ID + "/" + en.Path
+		}
+		r, ok := m.byKey[key]
+		if !ok {
+			r = &SearchResult{Entry: en}
+			m.byKey[key] = r
+			m.order = append(m.order, key)
+		}
+		if !slices.Contains(r.Peers, p) {
+			r.Peers = append(r.Peers, p)
+		}
+	}
+}
+
+// results returns a copy of the merged results, holders sorted by name,
+// results held by more peers first, then by name.
+func (m *merge) results() []SearchResult {
+	out := make([]SearchResult, 0, len(m.order))
+	for _, k := range m.order {
+		r := *m.byKey[k]
+		r.Peers = slices.Clone(r.Peers)
 		slices.SortFunc(r.Peers, func(a, b PeerRef) int { return strings.Compare(a.Name, b.Name) })
-		out = append(out, *r)
+		out = append(out, r)
 	}
 	slices.SortStableFunc(out, func(a, b SearchResult) int {
 		if len(a.Peers) != len(b.Peers) {
@@ -116,5 +150,5 @@ func (e *Engine) Search(ctx context.Context, text string) ([]SearchResult, error
 		}
 		return strings.Compare(strings.ToLower(a.Entry.Name), strings.ToLower(b.Entry.Name))
 	})
-	return out, ctx.Err()
+	return out
 }

@@ -73,8 +73,16 @@ func (a *Adapter) List(ctx context.Context, peerID, path string) ([]share.Entry,
 }
 
 // Search implements Engine.
-func (a *Adapter) Search(ctx context.Context, text string) ([]SearchResult, error) {
-	res, err := a.e.Search(ctx, text)
+func (a *Adapter) Search(ctx context.Context, text string, update func([]SearchResult)) ([]SearchResult, error) {
+	var each func([]peer.SearchResult, int, int)
+	if update != nil {
+		each = func(res []peer.SearchResult, _, _ int) { update(searchResultsOf(res)) }
+	}
+	res, err := a.e.SearchEach(ctx, text, each)
+	return searchResultsOf(res), err
+}
+
+func searchResultsOf(res []peer.SearchResult) []SearchResult {
 	out := make([]SearchResult, 0, len(res))
 	for _, r := range res {
 		sr := SearchResult{Entry: r.Entry}
@@ -83,7 +91,7 @@ func (a *Adapter) Search(ctx context.Context, text string) ([]SearchResult, erro
 		}
 		out = append(out, sr)
 	}
-	return out, err
+	return out
 }
 
 // AddPeer implements Engine.

@@ -37,7 +37,10 @@ type Engine interface {
 	// neighbour's shared tree.
 	List(ctx context.Context, peerID, path string) ([]share.Entry, error)
 	// Search asks every neighbour at once, one result per distinct file.
-	Search(ctx context.Context, text string) ([]SearchResult, error)
+	// update, when not nil, gets the results so far each time a neighbour
+	// answers (from any goroutine, one call at a time); Search returns the
+	// final results once every neighbour answered or gave up.
+	Search(ctx context.Context, text string, update func([]SearchResult)) ([]SearchResult, error)
 	// AddPeer connects to a neighbour by "host:port" that discovery missed.
 	AddPeer(ctx context.Context, addr string) (Peer, error)
 

@@ -33,6 +33,8 @@ type fakeEngine struct {
 	added      [][]string
 	removed    []string
 	rescans    int
+	partial    []SearchResult // what Search reports before release is closed
+	release    chan struct{}
 	lists      int // List calls
 	downloads  []peerPath
 	paused     []string
@@ -94,11 +96,21 @@ func (f *fakeEngine) List(_ context.Context, peerID, path string) ([]share.Entry
 	return es, nil
 }
 
-func (f *fakeEngine) Search(_ context.Context, text string) ([]SearchResult, error) {
+func (f *fakeEngine) Search(_ context.Context, text string, update func([]SearchResult)) ([]SearchResult, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.searched = append(f.searched, text)
-	return f.results, nil
+	partial, release, results := f.partial, f.release, f.results
+	f.mu.Unlock()
+	if update != nil && partial != nil {
+		update(partial) // the first neighbour answered
+	}
+	if release != nil {
+		<-release // the others answer when the test says so
+	}
+	if update != nil {
+		update(results)
+	}
+	return results, nil
 }
 
 func (f *fakeEngine) AddPeer(_ context.Context, addr string) (Peer, error) {
@@ -232,6 +244,17 @@ func (q *uiQueue) pop() []func() {
 }
 
 var queues sync.Map // *Window -> *uiQueue
+
+// applyQueued applies the results queued so far without waiting for the
+// background calls that are still running.
+func applyQueued(w *Window) int {
+	v, _ := queues.Load(w)
+	fns := v.(*uiQueue).pop()
+	for _, fn := range fns {
+		fn()
+	}
+	return len(fns)
+}
 
 // settle waits for the window's background engine calls and applies their
 // results, until nothing is left.

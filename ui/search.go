@@ -72,7 +72,13 @@ func (v *searchView) run(text string) {
 	v.cancel = cancel
 	v.w.goAsync(func() func() {
 		defer cancel()
-		res, err := v.w.eng.Search(ctx, text)
+		res, err := v.w.eng.Search(ctx, text, func(partial []SearchResult) {
+			v.w.do(func() {
+				if gen == v.gen && len(partial) > 0 {
+					v.show(text, partial, "so far; asking the others…")
+				}
+			})
+		})
 		return func() {
 			if gen != v.gen {
 				return
@@ -82,17 +88,26 @@ func (v *searchView) run(text string) {
 				v.setMessage(emptyState(theme.ErrorIcon(), "Search failed", err.Error()))
 				return
 			}
-			v.results = groupResults(res)
-			v.sub.SetText(fmt.Sprintf("%d %s", len(v.results), plural(len(v.results), "file", "files")))
-			v.list.Refresh()
-			if len(v.results) == 0 {
-				v.setMessage(emptyState(theme.SearchIcon(), "Nothing found",
-					fmt.Sprintf("No neighbour shares anything called “%s”.", text)))
-				return
-			}
-			v.setMessage(nil)
+			v.show(text, res, "")
 		}
 	})
+}
+
+// show lists results; more says that answers are still coming.
+func (v *searchView) show(text string, res []SearchResult, more string) {
+	v.results = groupResults(res)
+	sub := fmt.Sprintf("%d %s", len(v.results), plural(len(v.results), "file", "files"))
+	if more != "" {
+		sub += " " + more
+	}
+	v.sub.SetText(sub)
+	v.list.Refresh()
+	if len(v.results) == 0 {
+		v.setMessage(emptyState(theme.SearchIcon(), "Nothing found",
+			fmt.Sprintf("No neighbour shares anything called “%s”.", text)))
+		return
+	}
+	v.setMessage(nil)
 }
 
 func (v *searchView) setMessage(o fyne.CanvasObject) { showInstead(v.message, v.list, o) }

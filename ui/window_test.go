@@ -16,6 +16,7 @@ import (
 
 	"porch/peer"
 	"porch/share"
+	"porch/test/wait"
 )
 
 var (
@@ -508,5 +509,32 @@ func TestBrowseFollowsIndexVersion(t *testing.T) {
 	defer f.mu.Unlock()
 	if f.lists != 3 {
 		t.Fatalf("%d List calls after the version moved, want 3", f.lists)
+	}
+}
+
+// Results show as the first neighbours answer, before the slow ones do.
+func TestSearchResultsStreamIn(t *testing.T) {
+	f := newFakeEngine()
+	f.peers = []Peer{alice, bob}
+	song := share.Entry{Name: "song.flac", Path: "song.flac", Size: 30_000_000, ContentID: "c1"}
+	f.partial = []SearchResult{{Entry: song, Peers: []Peer{alice}}}
+	f.results = []SearchResult{{Entry: song, Peers: []Peer{alice, bob}}}
+	f.release = make(chan struct{})
+	w := newTestWindow(t, f)
+	test.Type(w.search, "song")
+	w.search.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if !wait.For(10*time.Second, func() bool { return applyQueued(w) > 0 }) {
+		t.Fatal("no results while the slow neighbour has not answered")
+	}
+	if got := rowNamed(t, w, "song.flac").detail.Text; got != "30 MB · on Alice's laptop" {
+		t.Fatalf("partial result detail %q", got)
+	}
+	if !slices.ContainsFunc(texts(w), func(s string) bool { return strings.Contains(s, "asking the others") }) {
+		t.Fatalf("no sign that more answers are coming: %q", texts(w))
+	}
+	close(f.release)
+	settle(w)
+	if got := rowNamed(t, w, "song.flac").detail.Text; got != "30 MB · on 2 peers" {
+		t.Fatalf("final result detail %q", got)
 	}
 }

@@ -573,3 +573,43 @@ func allocated(p string) int64 {
 	}
 	return fi.Sys().(*syscall.Stat_t).Blocks * 512
 }
+
+// Search across real peers: one result for the file two neighbours hold, with
+// both of them, in the JSON and in the lines printed as answers come; a query
+// that does not parse is refused before anyone is asked.
+func TestE2ESearch(t *testing.T) {
+	needPorch(t)
+	n := newTestNet(t, 3)
+	sameFileTwice(t, n, 64<<10)
+	startHolders(t, n, "")
+
+	var results []struct {
+		Name  string `json:"name"`
+		Path  string `json:"path"`
+		Size  int64  `json:"size"`
+		CID   string `json:"cid"`
+		Peers []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"peers"`
+	}
+	decodeArray(t, mustRun(t, n, 2, "search", "same ext:bin size>10KB", "--json", "--wait", "4s"), "search", &results)
+	if len(results) != 1 || results[0].Name != "same.bin" || results[0].Size != 64<<10 || len(results[0].Peers) != 2 {
+		t.Fatalf("search results %+v, want same.bin once, held by alice and bob", results)
+	}
+	holders := results[0].Peers[0].Name + "," + results[0].Peers[1].Name
+	if holders != "alice,bob" {
+		t.Errorf("holders %s, want alice,bob", holders)
+	}
+
+	text := mustRun(t, n, 2, "search", "SAME", "--wait", "4s")
+	if !strings.Contains(text, "same.bin") || !strings.Contains(text, "alice") || !strings.Contains(text, "bob") {
+		t.Errorf("search output does not name the file and both holders:\n%s", text)
+	}
+	if out := mustRun(t, n, 2, "search", "same", "type:folder"); !strings.Contains(out, "Nothing matches") {
+		t.Errorf("type:folder found files:\n%s", out)
+	}
+	if _, errOut, code := n.Run(t, 2, "search", "size>lots"); code != 2 || !strings.Contains(errOut, "not a size") {
+		t.Errorf("bad query: exit %d, stderr %q; want 2 and the reason", code, errOut)
+	}
+}

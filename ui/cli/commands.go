@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -342,29 +341,59 @@ func cmdSearch(o *options) error {
 		return err
 	}
 	defer stop()
-	results, err := eng.Search(ctx, text)
-	if err != nil {
-		return err
-	}
 	if o.bool("json") {
+		results, err := eng.Search(ctx, text)
+		if err != nil {
+			return err
+		}
 		out := []searchJSON{}
 		for _, r := range results {
 			out = append(out, searchJSON{r.Entry.Name, r.Entry.Path, r.Entry.Size, r.Entry.Dir, r.Entry.ContentID, r.Peers})
 		}
 		return o.printJSON(out)
 	}
-	if len(results) == 0 {
-		fmt.Fprintf(o.stdout, "Nothing matches %q on %d neighbours.\n", text, len(eng.Peers()))
-		return nil
-	}
-	tw := tabwriter.NewWriter(o.stdout, 2, 8, 2, ' ', 0)
-	for _, r := range results {
-		var names []string
-		for _, p := range r.Peers {
-			names = append(names, p.Name)
+	// Lines appear as each neighbour answers; a holder found later for a
+	// result already shown gets a line of its own below.
+	shown := map[string]map[string]bool{} // result -> ids of the holders shown
+	_, err = eng.SearchEach(ctx, text, func(results []peer.SearchResult, _, _ int) {
+		for _, r := range results {
+			key := resultKey(r)
+			have := shown[key]
+			var names []string
+			for _, p := range r.Peers {
+				if !have[p.ID] {
+					names = append(names, p.Name)
+				}
+			}
+			switch {
+			case len(names) == 0:
+				continue
+			case have == nil:
+				have = map[string]bool{}
+				shown[key] = have
+				fmt.Fprintf(o.stdout, "%9s  %s  %s\n", human.Bytes(r.Entry.Size), r.Entry.Path, strings.Join(names, ", "))
+			default:
+				fmt.Fprintf(o.stdout, "%9s  %s  also on %s\n", "", r.Entry.Path, strings.Join(names, ", "))
+			}
+			for _, p := range r.Peers {
+				have[p.ID] = true
+			}
 		}
-		sort.Strings(names)
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", human.Bytes(r.Entry.Size), r.Entry.Path, strings.Join(names, ", "))
+	})
+	if err != nil {
+		return err
 	}
-	return tw.Flush()
+	if len(shown) == 0 {
+		fmt.Fprintf(o.stdout, "Nothing matches %q on %d neighbours.\n", text, len(eng.Peers()))
+	}
+	return nil
+}
+
+// resultKey tells search results apart as the engine groups them: a file by
+// its content id, anything else by where it is.
+func resultKey(r peer.SearchResult) string {
+	if !r.Entry.Dir && r.Entry.ContentID != "" {
+		return r.Entry.ContentID
+	}
+	return r.Peers[0].ID + "/" + r.Entry.Path
 }
