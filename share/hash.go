@@ -79,7 +79,9 @@ func (l *Library) hashFile(n *node, buf []byte) error {
 		}
 		l.hashedFiles.Add(1)
 		fh = &fileHash{cid: h.ContentID(), h: h}
-		l.cache.put(abs, key, fh)
+		if err := l.cache.put(abs, key, fh); err != nil {
+			l.log.Warn("saving hashes", "err", err)
+		}
 	}
 	l.setHash(n, fh)
 	return nil

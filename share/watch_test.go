@@ -130,8 +130,5 @@ func TestHashCacheSavedWhileRunning(t *testing.T) {
 	data := t.TempDir()
 	l := openLib(t, data, LibraryOptions{Rescan: time.Hour, Poll: time.Hour}, src)
 	runLibrary(t, l)
-	waitFor(t, func() bool {
-		m, err := readHashCache(filepath.Join(data, hashCacheFile))
-		return err == nil && len(m) == 3
-	})
+	waitFor(t, func() bool { return len(cacheRecords(t, data)) == 3 })
 }
