@@ -227,4 +227,3 @@ func (d *DB) wrap(what string, err error) error {
 	}
 	return fmt.Errorf("database %s: %s: %w", d.file, what, err)
 }
-
