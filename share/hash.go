@@ -82,6 +82,9 @@ func (l *Library) hashFile(n *node, buf []byte) error {
 		if err := l.cache.put(abs, key, fh); err != nil {
 			l.log.Warn("saving hashes", "err", err)
 		}
+		if l.onHashed != nil {
+			l.onHashed(abs)
+		}
 	}
 	l.setHash(n, fh)
 	return nil
