@@ -89,7 +89,7 @@ type Library struct {
 
 	dataID fs.FileInfo // the data folder (keys, peers, paths) is never shared
 
-	hashedFiles atomic.Int64 // files actually read and hashed (not from the cache); for tests
+	hashedFiles atomic.Int64     // files actually read and hashed (not from the cache); for tests
 	onHashed    func(abs string) // if set before Run, called after each file hashedFiles counts; for tests
 }
 
