@@ -3,6 +3,7 @@ package share
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -686,4 +687,40 @@ func cacheRecords(t *testing.T, data string) map[string]db.HashRecord {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// hashcache.json of the previous version (an array of records with the
+// hashes in base64) is imported on the first start: nothing is hashed again.
+func TestHashCacheMigratedFromJSON(t *testing.T) {
+	src, data := t.TempDir(), t.TempDir()
+	type record struct {
+		Path   string `json:"path"`
+		Size   int64  `json:"size"`
+		MTime  int64  `json:"mtime"`
+		Ino    uint64 `json:"ino,omitempty"`
+		Hashes []byte `json:"hashes"`
+		Seen   int64  `json:"seen"`
+	}
+	var recs []record
+	for _, name := range []string{"a.txt", "b.txt"} {
+		p := filepath.Join(src, name)
+		writeFile(t, p, name)
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := HashReader(strings.NewReader(name), nil)
+		b, _ := h.MarshalBinary()
+		recs = append(recs, record{Path: p, Size: fi.Size(), MTime: fi.ModTime().UnixNano(), Ino: inodeOf(fi), Hashes: b, Seen: time.Now().Unix()})
+	}
+	raw, _ := json.Marshal(recs)
+	writeFile(t, filepath.Join(data, "hashcache.json"), string(raw))
+	l := openLib(t, data, LibraryOptions{}, src)
+	hashAll(t, l)
+	if n := l.hashedFiles.Load(); n != 0 {
+		t.Fatalf("hashed %d files the old cache knew", n)
+	}
+	if _, err := os.Stat(filepath.Join(data, "hashcache.json.migrated")); err != nil {
+		t.Fatal(err)
+	}
 }

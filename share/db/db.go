@@ -108,7 +108,6 @@ func Open(dataDir string) (*DB, error) {
 	// the last transactions when the machine loses power, and never
 	// damages the file.
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(OFF)")
 	// Write transactions take the write lock when they begin, so that two
 	// of them never deadlock upgrading a read lock.
 	q.Set("_txlock", "immediate")
