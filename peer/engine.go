@@ -18,6 +18,7 @@ import (
 	"porch/peer/identity"
 	"porch/peer/wire"
 	"porch/share"
+	"porch/share/db"
 )
 
 // DefaultPort is the TCP port Porch listens on unless told otherwise. It is
@@ -122,6 +123,7 @@ type Engine struct {
 	opts     Options
 	log      *slog.Logger
 	id       *identity.Identity
+	db       *db.DB // DATA/porch.db: known peers, settings, transfers, hash cache
 	known    *identity.Known
 	lib      *share.Library // nil when ClientOnly
 	srv      *wire.Server   // nil when ClientOnly
@@ -130,7 +132,7 @@ type Engine struct {
 	disc     Discoverer
 	peers    *table
 	xfers    *transfers
-	conf     settingsFile
+	conf     settingsStore
 	probe    probeTiming
 	life     context.Context // ends when the engine stops
 	stop     context.CancelFunc
@@ -149,10 +151,11 @@ type Engine struct {
 	nextSub  int
 }
 
-// New loads (or creates) the identity, the settings, the share library and
-// the transfer list in opts.DataDir, binds the listener and prepares
-// discovery. Nothing runs until Run; Close releases an engine that will not
-// run.
+// New loads (or creates) the identity, opens the database of opts.DataDir
+// (DATA/porch.db: known peers, settings, transfers and hash cache; other
+// processes may have it open too), loads the settings, the share library and
+// the transfer list, binds the listener and prepares discovery. Nothing runs
+// until Run; Close releases an engine that will not run.
 func New(opts Options) (_ *Engine, err error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("peer: no data folder given")
@@ -166,7 +169,6 @@ func New(opts Options) (_ *Engine, err error) {
 	e := &Engine{
 		opts:    opts,
 		log:     opts.Logger,
-		conf:    settingsFile{path: filepath.Join(opts.DataDir, settingsName)},
 		probe:   defaultProbes,
 		runDone: make(chan struct{}),
 		subs:    map[int]func(Event){},
@@ -184,9 +186,11 @@ func New(opts Options) (_ *Engine, err error) {
 	if e.id, err = identity.Load(opts.DataDir); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	if e.known, err = identity.OpenKnown(opts.DataDir); err != nil {
-		return nil, fmt.Errorf("known peers: %w", err)
+	if e.db, err = db.Open(opts.DataDir); err != nil {
+		return nil, err
 	}
+	e.conf = settingsStore{e.db}
+	e.known = identity.NewKnown(e.db.KnownPeers())
 	e.peers = newTable(e.id.ID)
 	e.settings = e.initialSettings()
 	e.xfers = loadTransfers(e)
@@ -194,6 +198,7 @@ func New(opts Options) (_ *Engine, err error) {
 	if !opts.ClientOnly {
 		e.lib, err = share.OpenLibrary(share.LibraryOptions{
 			DataDir:  opts.DataDir,
+			DB:       e.db,
 			OnChange: func() { e.emit(Event{Kind: SharesChanged}) },
 			Logger:   opts.Logger,
 		})
@@ -340,7 +345,7 @@ func (e *Engine) spawn(f func(ctx context.Context)) bool {
 // Run serves, announces and discovers until ctx ends or Close is called; on
 // the way out it pauses running transfers, tells the neighbours goodbye,
 // waits for every goroutine the engine started and releases the listener,
-// the library and the connections. It returns nil after a clean shutdown,
+// the library, the connections and the database. It returns nil after a clean shutdown,
 // or the error that stopped a part of the engine. An engine runs once.
 func (e *Engine) Run(ctx context.Context) error {
 	e.lifeMu.Lock()
@@ -400,7 +405,8 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // Close stops the engine and waits until everything it started has ended.
-// For an engine that never ran it releases the listener and the library;
+// For an engine that never ran it releases the listener, the library and
+// the database;
 // for a running one it ends Run as a cancelled context would and waits for
 // Run to return. Close is idempotent; it returns nil.
 func (e *Engine) Close() error {
@@ -434,6 +440,11 @@ func (e *Engine) release() {
 		}
 		if e.peers != nil {
 			e.peers.clear()
+		}
+		if e.db != nil {
+			if err := e.db.Close(); err != nil {
+				e.log.Warn("closing the database", "err", err)
+			}
 		}
 	})
 }

@@ -132,7 +132,7 @@ func TestChangedKeyIsRefusedAndReported(t *testing.T) {
 		t.Errorf("Peers() = %+v, want alice refused", peers)
 	}
 	_, err = me.Resolve("alice")
-	if !errors.Is(err, identity.ErrKeyChanged) || !strings.Contains(err.Error(), "known_peers.json") {
+	if !errors.Is(err, identity.ErrKeyChanged) || !strings.Contains(err.Error(), "porch.db") {
 		t.Errorf("Resolve of a changed key: %v, want ErrKeyChanged saying what to do", err)
 	}
 	if _, err := me.List(context.Background(), alice.ID(), ""); !errors.Is(err, ErrNoPeer) {

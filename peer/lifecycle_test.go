@@ -173,3 +173,47 @@ func TestDownloadIntoSettingsFolder(t *testing.T) {
 		t.Errorf("downloaded bytes differ (err %v)", err)
 	}
 }
+
+// A client-only engine (porch peers, porch get) opens the data folder of a
+// running engine, reads and saves settings beside it, and closing it leaves
+// the running one working.
+func TestEnginesShareADataFolder(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	b := newBus()
+	opts := testOptions(t, b, "Serving")
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	s := srv.Settings()
+	s.Name = "Shared"
+	if err := srv.SetSettings(s); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		cli, err := New(Options{DataDir: opts.DataDir, ClientOnly: true, Discovery: b.join})
+		if err != nil {
+			t.Fatalf("client %d beside a running engine: %v", i, err)
+		}
+		if cli.Name() != "Shared" {
+			t.Errorf("client %d sees name %q", i, cli.Name())
+		}
+		if cli.ID() != srv.ID() {
+			t.Errorf("client %d has id %s, the running engine %s", i, cli.ID(), srv.ID())
+		}
+		if err := cli.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Name = "Renamed"
+	if err := srv.SetSettings(s); err != nil {
+		t.Fatalf("saving settings after clients came and went: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

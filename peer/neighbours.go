@@ -12,6 +12,7 @@ import (
 
 	"porch/peer/identity"
 	"porch/share"
+	"porch/share/db"
 )
 
 // searchWait bounds how long Search waits for any one neighbour.
@@ -28,8 +29,12 @@ func (e *Engine) Peers() []PeerInfo { return e.peers.list() }
 func (e *Engine) Resolve(ref string) (PeerInfo, error) {
 	p, err := e.peers.resolve(ref)
 	if errors.Is(err, identity.ErrKeyChanged) {
-		return p, fmt.Errorf("%w; if it was reinstalled, remove its line from %s and try again",
-			err, filepath.Join(e.opts.DataDir, "known_peers.json"))
+		id := p.ID
+		if strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			id = "ITS-ID" // the id came from the network: never put it in a command to paste
+		}
+		return p, fmt.Errorf("%w; if it was reinstalled, forget its old key with sqlite3 %s \"DELETE FROM peers WHERE id = '%s'\" and try again",
+			err, filepath.Join(e.opts.DataDir, db.FileName), id)
 	}
 	return p, err
 }

@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
-)
 
-// settingsName is the settings file inside the data folder.
-const settingsName = "settings.json"
+	"porch/share/db"
+)
 
 // ErrSettings is wrapped by SetSettings when the settings cannot be used.
 var ErrSettings = errors.New("invalid settings")
 
-// Settings are the user's choices, kept in the data folder so that every
-// data folder (every copy of Porch) has its own.
+// Settings are the user's choices, kept in the data folder's database so
+// that every data folder (every copy of Porch) has its own.
 type Settings struct {
 	Name        string `json:"name"`         // display name on the network
 	DownloadDir string `json:"download_dir"` // where the window's downloads land
@@ -24,55 +22,32 @@ type Settings struct {
 	MaxUpload   int64  `json:"max_upload"`   // bytes per second shared by all uploads; 0 = unlimited
 }
 
-// settingsFile persists Settings as JSON in one file, replaced atomically
-// (a temporary file renamed over it) with mode 0600. It holds no state of
-// its own; the engine serialises its saves.
-type settingsFile struct {
-	path string
+// settingsStore keeps Settings as JSON under db.SettingsKey in the settings
+// table of DATA/porch.db (which imported settings.json once). It holds no
+// state of its own; the engine serialises its saves.
+type settingsStore struct {
+	db *db.DB
 }
 
 // load returns the saved settings; ok is false when none were saved.
-func (f settingsFile) load() (s Settings, ok bool, err error) {
-	b, err := os.ReadFile(f.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return Settings{}, false, nil
-	}
-	if err != nil {
+func (f settingsStore) load() (s Settings, ok bool, err error) {
+	raw, ok, err := f.db.Setting(db.SettingsKey)
+	if err != nil || !ok {
 		return Settings{}, false, err
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return Settings{}, false, fmt.Errorf("%s: %w", f.path, err)
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return Settings{}, false, fmt.Errorf("settings in %s: %w", f.db.Path(), err)
 	}
 	return s, true, nil
 }
 
 // save replaces the saved settings with s.
-func (f settingsFile) save(s Settings) error {
-	b, err := json.MarshalIndent(s, "", "  ")
+func (f settingsStore) save(s Settings) error {
+	b, err := json.Marshal(s)
 	if err != nil {
-		return err
+		return fmt.Errorf("settings: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".settings-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), f.path)
+	return f.db.SetSetting(db.SettingsKey, b)
 }
 
 // initialSettings starts from the defaults, applies the saved settings and

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"porch/share/db"
 )
 
 // Two engines with two data folders keep two names across a restart; a
@@ -38,12 +40,12 @@ func TestSettingsLiveInTheDataFolder(t *testing.T) {
 			t.Errorf("Name() = %q after SetSettings, want %q", e.Name(), name)
 		}
 		e.Close()
-		fi, err := os.Stat(filepath.Join(dir, settingsName))
+		fi, err := os.Stat(filepath.Join(dir, db.FileName))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("settings file mode %v, want 0600", fi.Mode().Perm())
+			t.Errorf("database mode %v, want 0600", fi.Mode().Perm())
 		}
 	}
 	for name, dir := range dirs {
@@ -94,7 +96,7 @@ func TestSetSettingsRefusesBadValues(t *testing.T) {
 	if e.Settings() != before {
 		t.Errorf("refused settings changed them: %+v", e.Settings())
 	}
-	if _, err := os.Stat(filepath.Join(e.opts.DataDir, settingsName)); !os.IsNotExist(err) {
+	if _, ok, err := e.db.Setting(db.SettingsKey); ok || err != nil {
 		t.Errorf("refused settings were saved (%v)", err)
 	}
 	// An empty download folder means the default one.
@@ -103,5 +105,27 @@ func TestSetSettingsRefusesBadValues(t *testing.T) {
 	}
 	if e.Settings().DownloadDir != DefaultDownloadDir() {
 		t.Errorf("DownloadDir = %q, want the default", e.Settings().DownloadDir)
+	}
+}
+
+// settings.json of the current version is taken over on the first start.
+func TestSettingsMigratedFromJSON(t *testing.T) {
+	dir := t.TempDir()
+	old := "{\n  \"name\": \"Cellar\",\n  \"download_dir\": \"/srv/dl\",\n  \"visible\": false,\n  \"max_upload\": 1048576\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "settings.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		e, err := New(Options{DataDir: dir, ClientOnly: true, Discovery: newBus().join})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := e.Settings(); s != (Settings{Name: "Cellar", DownloadDir: "/srv/dl", MaxUpload: 1 << 20}) {
+			t.Errorf("settings after migration: %+v", s)
+		}
+		e.Close()
+	}
+	if _, err := os.Stat(filepath.Join(dir, "settings.json.migrated")); err != nil {
+		t.Error(err)
 	}
 }

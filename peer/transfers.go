@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -53,13 +52,14 @@ type TransferInfo struct {
 }
 
 // transfers runs the engine's managed downloads: pausable, resumable and
-// persisted in DATA/transfers.json so that unfinished ones come back
-// (paused) after a restart. Each running transfer is a goroutine started
-// with Engine.spawn, so it ends with the engine. mu guards list, closed and
-// every transfer's fields.
+// persisted, one row each, in the transfers table of DATA/porch.db, so that
+// unfinished ones come back (paused) after a restart. Each running transfer
+// is a goroutine started with Engine.spawn, so it ends with the engine. mu
+// guards list, closed and every transfer's fields; saveMu serialises saves
+// so that the last state of a transfer is the one saved.
 type transfers struct {
-	e    *Engine
-	file string
+	e      *Engine
+	saveMu sync.Mutex
 
 	mu     sync.Mutex
 	list   []*transfer
@@ -74,14 +74,17 @@ type transfer struct {
 
 // loadTransfers reads the saved list; unfinished transfers come back paused.
 func loadTransfers(e *Engine) *transfers {
-	t := &transfers{e: e, file: filepath.Join(e.opts.DataDir, "transfers.json")}
-	var saved []TransferInfo
-	if b, err := os.ReadFile(t.file); err == nil {
-		if err := json.Unmarshal(b, &saved); err != nil {
-			e.log.Warn("ignoring unreadable transfers file", "file", t.file, "err", err)
-		}
+	t := &transfers{e: e}
+	saved, err := e.db.Transfers()
+	if err != nil {
+		e.log.Warn("ignoring the saved transfers", "err", err)
 	}
-	for _, ti := range saved {
+	for _, raw := range saved {
+		var ti TransferInfo
+		if err := json.Unmarshal(raw, &ti); err != nil {
+			e.log.Warn("ignoring an unreadable saved transfer", "err", err)
+			continue
+		}
 		if ti.State == TransferRunning || ti.State == TransferQueued {
 			ti.State = TransferPaused
 		}
@@ -184,7 +187,7 @@ func (t *transfers) run(tr *transfer) {
 		tr.cancel = cancel
 		info := tr.info
 		t.mu.Unlock()
-		t.changed(info)
+		t.changed(tr, info)
 		res, err := t.e.Get(ctx, info.PeerID, info.Path, info.Dir, func(p GetProgress) {
 			t.mu.Lock()
 			tr.info.Done, tr.info.Total, tr.info.Rate, tr.info.Sources = p.Done, p.Total, p.Rate, p.Sources
@@ -210,7 +213,7 @@ func (t *transfers) run(tr *transfer) {
 		tr.info.Rate, tr.info.Sources = 0, 0
 		info = tr.info
 		t.mu.Unlock()
-		t.changed(info)
+		t.changed(tr, info)
 	})
 	if started {
 		tr.cancel, tr.done = func() {}, done
@@ -218,28 +221,25 @@ func (t *transfers) run(tr *transfer) {
 	}
 }
 
-// changed saves the list and reports one transfer's change.
-func (t *transfers) changed(ti TransferInfo) {
-	t.save()
+// changed saves tr and reports its change ti.
+func (t *transfers) changed(tr *transfer, ti TransferInfo) {
+	t.save(tr)
 	t.e.emit(Event{Kind: TransferUpdated, Transfer: ti})
 }
 
-func (t *transfers) save() {
+// save writes tr's current state to the database.
+func (t *transfers) save(tr *transfer) {
+	t.saveMu.Lock()
+	defer t.saveMu.Unlock()
 	t.mu.Lock()
-	list := make([]TransferInfo, 0, len(t.list))
-	for _, tr := range t.list {
-		list = append(list, tr.info)
-	}
+	info := tr.info
 	t.mu.Unlock()
-	b, err := json.MarshalIndent(list, "", "  ")
+	b, err := json.Marshal(info)
 	if err == nil {
-		tmp := t.file + ".tmp"
-		if err = os.WriteFile(tmp, b, 0o600); err == nil {
-			err = os.Rename(tmp, t.file)
-		}
+		err = t.e.db.PutTransfer(info.ID, b)
 	}
 	if err != nil {
-		t.e.log.Warn("cannot save transfers", "err", err)
+		t.e.log.Warn("cannot save a transfer", "name", info.Name, "err", err)
 	}
 }
 
@@ -275,14 +275,15 @@ func (t *transfers) stop(id string, state TransferState) (TransferInfo, error) {
 	t.mu.Lock()
 	info := tr.info
 	t.mu.Unlock()
-	t.changed(info)
+	t.changed(tr, info)
 	return info, nil
 }
 
 // close stops every running transfer, marking it paused so that it resumes
-// next time, waits for their goroutines and saves the list.
+// next time, waits for their goroutines and saves them.
 func (t *transfers) close() {
 	type stopper struct {
+		tr     *transfer
 		cancel context.CancelFunc
 		done   chan struct{}
 	}
@@ -292,15 +293,15 @@ func (t *transfers) close() {
 	for _, tr := range t.list {
 		if tr.cancel != nil {
 			tr.info.State = TransferPaused
-			running = append(running, stopper{tr.cancel, tr.done})
+			running = append(running, stopper{tr, tr.cancel, tr.done})
 		}
 	}
 	t.mu.Unlock()
 	for _, r := range running {
 		r.cancel()
 		<-r.done
+		t.save(r.tr)
 	}
-	t.save()
 }
 
 // discardPartials removes the unfinished files of a download of name into dir.

@@ -7,8 +7,10 @@ import (
 	"testing"
 )
 
-// An unfinished transfer saved by an earlier run comes back paused, ready to
-// resume; finished and failed ones come back as they were.
+// An unfinished transfer saved by an earlier run (here in transfers.json,
+// as the previous version saved them, so the migration is tested too) comes
+// back paused, ready to resume; finished and failed ones come back as they
+// were.
 func TestTransfersComeBackPausedAfterRestart(t *testing.T) {
 	data := t.TempDir()
 	saved := []TransferInfo{
@@ -56,5 +58,22 @@ func TestTransfersComeBackPausedAfterRestart(t *testing.T) {
 	}
 	if err := e.PauseTransfer("nope"); err == nil {
 		t.Error("pausing an unknown transfer succeeded")
+	}
+
+	// A restart finds them in the database, in order, with their last state.
+	if _, err := os.Stat(filepath.Join(data, "transfers.json.migrated")); err != nil {
+		t.Error(err)
+	}
+	e2, err := New(Options{DataDir: data, ClientOnly: true, Discovery: newBus().join})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	got2 := e2.Transfers()
+	if len(got2) != len(want) || got2[0].ID != "a" || got2[3].ID != "d" || got2[0].Done != 10 {
+		t.Fatalf("after a restart: %+v", got2)
+	}
+	if got2[0].State != TransferPaused && got2[0].State != TransferFailed {
+		t.Errorf("after a restart transfer a is %q", got2[0].State)
 	}
 }

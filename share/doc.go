@@ -4,12 +4,13 @@
 // os.Root, validation of names that come from other machines, the leak guard
 // for likely secrets, and the download store where fetched files land.
 //
-// It knows nothing of the network or of any GUI; it uses only the standard
-// library.
+// It knows nothing of the network or of any GUI; besides the standard
+// library it uses only its subpackage db.
 //
-// State on disk: DATA/shares.json (the catalog) and DATA/hashcache.json (block
-// hashes keyed by absolute path, size, modification time and inode), both
-// written atomically. A download in progress is "<name>.<12 hex of its content
+// State on disk: DATA/shares.json (the catalog, written atomically) and the
+// hashes table of DATA/porch.db (package db): block hashes keyed by absolute
+// path, size, modification time and inode, written in transactions as files
+// are hashed. A download in progress is "<name>.<12 hex of its content
 // id>.partial" beside "<...>.partial.state" in the download folder; ValidateName
 // refuses names ending in those suffixes, so no remote name can collide with
 // them.

@@ -80,7 +80,12 @@ func (l *Library) hashFile(n *node, buf []byte) error {
 		}
 		l.hashedFiles.Add(1)
 		fh = &fileHash{cid: h.ContentID(), h: h}
-		l.cache.put(abs, key, fh)
+		if err := l.cache.put(abs, key, fh); err != nil {
+			l.log.Warn("saving hashes", "err", err)
+		}
+		if l.onHashed != nil {
+			l.onHashed(abs)
+		}
 	}
 	l.setHash(n, fh)
 	return nil

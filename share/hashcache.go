@@ -1,170 +1,203 @@
 package share
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"porch/share/db"
 )
 
-// hashCacheFile is the hash cache's file name inside the data folder.
-const hashCacheFile = "hashcache.json"
-
-// hashCacheMaxAge is how long an entry that no scan has used is kept.
-const hashCacheMaxAge = 90 * 24 * time.Hour
+const (
+	// hashCacheMaxAge is how long an entry that no scan has used is kept.
+	hashCacheMaxAge = 90 * 24 * time.Hour
+	// touchEvery is how stale an entry's last use may get before a lookup
+	// records the use again: refreshing it on every lookup would turn each
+	// restart into a million writes.
+	touchEvery = 24 * time.Hour
+	// flushEvery is how many new entries are buffered before they are
+	// written in one transaction (Run also writes them every saveEvery).
+	flushEvery = 1000
+	// cachedFolders is how many folders' entries lookups keep at hand.
+	cachedFolders = 8
+)
 
 // fileKey identifies one version of a file on this machine.
 type fileKey struct {
-	Size  int64  `json:"size"`
-	MTime int64  `json:"mtime"` // Unix nanoseconds
-	Ino   uint64 `json:"ino,omitempty"`
+	Size  int64
+	MTime int64 // Unix nanoseconds
+	Ino   uint64
 }
 
-// cacheEntry is one cached version's hashes.
-type cacheEntry struct {
-	key  fileKey
-	hash *fileHash
-	seen time.Time
-}
-
-// cacheRecord is the on-disk form of one entry.
-type cacheRecord struct {
-	Path string `json:"path"`
-	fileKey
-	Hashes []byte `json:"hashes"` // Hashes.MarshalBinary
-	Seen   int64  `json:"seen"`   // Unix seconds
-}
-
-// hashCache maps absolute file paths to the hashes of the version last hashed
-// there, persisted in DATA/hashcache.json so a restart or a re-share does not
-// hash again. mu guards m and dirty; save writes outside mu from a snapshot.
+// hashCache maps absolute file paths to the hashes of the version last
+// hashed there, kept in the hashes table of DATA/porch.db so that a restart
+// or a re-share does not hash again. New entries are buffered and written
+// in transactions of up to flushEvery (save writes the rest); lookups read a
+// whole folder's entries at once and keep the last cachedFolders folders.
+//
+// It is safe for concurrent use: mu guards the buffers and the folder
+// cache; saveMu serialises writes so that they land in order. Another
+// process writing the same database is seen when a folder is read again.
 type hashCache struct {
-	file   string
-	saveMu sync.Mutex // serialises writers of the file
+	db     *db.DB
+	saveMu sync.Mutex
 
-	mu    sync.Mutex
-	m     map[string]cacheEntry
-	dirty bool
+	mu         sync.Mutex
+	pending    map[string]db.HashRecord // written by the next save
+	touched    map[string]struct{}      // entries whose use the next save records
+	folders    map[string]map[string]db.HashRecord
+	order      []string // folders, oldest first
+	lastExpire time.Time
 }
 
-// loadHashCache reads the cache in dataDir; a missing or unreadable file is an
-// empty cache (hashes can always be recomputed).
-func loadHashCache(dataDir string) (*hashCache, error) {
-	c := &hashCache{file: filepath.Join(dataDir, hashCacheFile)}
-	m, err := readHashCache(c.file)
-	if err != nil {
-		return nil, err
-	}
-	c.m = m
-	return c, nil
+func newHashCache(d *db.DB) *hashCache {
+	return &hashCache{db: d, pending: map[string]db.HashRecord{}, touched: map[string]struct{}{},
+		folders: map[string]map[string]db.HashRecord{}}
 }
 
-// readHashCache decodes the cache file; a missing or corrupt file is empty.
-func readHashCache(file string) (map[string]cacheEntry, error) {
-	m := map[string]cacheEntry{}
-	raw, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return m, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("hash cache: %w", err)
-	}
-	var recs []cacheRecord
-	if err := json.Unmarshal(raw, &recs); err != nil {
-		return m, nil // corrupt: start over
-	}
-	for _, r := range recs {
-		var h Hashes
-		if h.UnmarshalBinary(r.Hashes) != nil || h.Size != r.Size {
-			continue
-		}
-		m[r.Path] = cacheEntry{key: r.fileKey, hash: &fileHash{cid: h.ContentID(), h: h}, seen: time.Unix(r.Seen, 0)}
-	}
-	return m, nil
-}
-
-// get returns the cached hashes of the file at path if its key matches.
+// get returns the cached hashes of the file at path if its key matches. A
+// database that cannot be read is a miss: hashes can always be recomputed.
 func (c *hashCache) get(path string, k fileKey) *fileHash {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[path]
-	if !ok || e.key != k {
+	r, ok := c.pending[path]
+	if !ok {
+		r, ok = c.folderLocked(filepath.Dir(path))[path]
+	}
+	if !ok || r.Size != k.Size || r.MTime != k.MTime || r.Ino != k.Ino {
 		return nil
 	}
-	e.seen = time.Now()
-	c.m[path] = e
-	return e.hash
-}
-
-// put records the hashes of the version k of the file at path.
-func (c *hashCache) put(path string, k fileKey, fh *fileHash) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m[path] = cacheEntry{key: k, hash: fh, seen: time.Now()}
-	c.dirty = true
-}
-
-// touch marks the entries of paths as in use, so save keeps them.
-func (c *hashCache) touch(paths []string) {
-	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, p := range paths {
-		if e, ok := c.m[p]; ok {
-			e.seen = now
-			c.m[p] = e
-		}
+	var h Hashes
+	if h.UnmarshalBinary(r.Hashes) != nil || h.Size != r.Size {
+		return nil
 	}
+	if time.Since(time.Unix(r.Seen, 0)) > touchEvery {
+		c.touched[path] = struct{}{}
+	}
+	return &fileHash{cid: h.ContentID(), h: h}
 }
 
-// isDirty reports whether entries were added since the last save.
+// folderLocked returns the entries of the files in dir, reading them when
+// they are not at hand; c.mu must be held.
+func (c *hashCache) folderLocked(dir string) map[string]db.HashRecord {
+	if m, ok := c.folders[dir]; ok {
+		return m
+	}
+	recs, err := c.db.HashFolder(dir)
+	if err != nil {
+		return nil
+	}
+	m := make(map[string]db.HashRecord, len(recs))
+	for _, r := range recs {
+		m[r.Path] = r
+	}
+	if len(c.order) == cachedFolders {
+		delete(c.folders, c.order[0])
+		c.order = append(c.order[:0], c.order[1:]...)
+	}
+	c.folders[dir] = m
+	c.order = append(c.order, dir)
+	return m
+}
+
+// put records the hashes of the version k of the file at path, writing the
+// buffered entries when there are flushEvery of them.
+func (c *hashCache) put(path string, k fileKey, fh *fileHash) error {
+	b, _ := fh.h.MarshalBinary()
+	r := db.HashRecord{Path: path, Size: k.Size, MTime: k.MTime, Ino: k.Ino, Seen: time.Now().Unix(), Hashes: b}
+	c.mu.Lock()
+	c.pending[path] = r
+	if m, ok := c.folders[filepath.Dir(path)]; ok {
+		m[path] = r
+	}
+	full := len(c.pending) >= flushEvery
+	c.mu.Unlock()
+	if full {
+		return c.save()
+	}
+	return nil
+}
+
+// touch records that the entries of paths are in use, so that they do not
+// age out.
+func (c *hashCache) touch(paths []string) error {
+	const chunk = 10000
+	now := time.Now().Unix()
+	for len(paths) > 0 {
+		n := min(chunk, len(paths))
+		if err := c.db.UpdateHashes(nil, paths[:n], now); err != nil {
+			return fmt.Errorf("hash cache: %w", err)
+		}
+		paths = paths[n:]
+	}
+	return nil
+}
+
+// isDirty reports whether entries wait to be written.
 func (c *hashCache) isDirty() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.dirty
+	return len(c.pending) > 0 || len(c.touched) > 0
 }
 
-// save writes the cache atomically if it changed, dropping entries unused for
-// hashCacheMaxAge. Entries another process (sharing the data folder) saved
-// meanwhile are merged in rather than lost.
+// save writes the buffered entries in one transaction and, once a day,
+// deletes the entries unused for hashCacheMaxAge. Entries that could not be
+// written stay buffered for the next save.
 func (c *hashCache) save() error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
-	if !c.isDirty() {
-		return nil
-	}
-	disk, _ := readHashCache(c.file)
 	c.mu.Lock()
-	for p, e := range disk {
-		if cur, ok := c.m[p]; !ok || (cur.key != e.key && e.seen.After(cur.seen)) {
-			c.m[p] = e
-		}
-	}
-	cutoff := time.Now().Add(-hashCacheMaxAge)
-	recs := make([]cacheRecord, 0, len(c.m))
-	for p, e := range c.m {
-		if e.seen.Before(cutoff) {
-			delete(c.m, p)
-			continue
-		}
-		b, _ := e.hash.h.MarshalBinary()
-		recs = append(recs, cacheRecord{Path: p, fileKey: e.key, Hashes: b, Seen: e.seen.Unix()})
-	}
-	c.dirty = false
+	pending, touched := c.pending, c.touched
+	c.pending, c.touched = map[string]db.HashRecord{}, map[string]struct{}{}
+	expire := time.Since(c.lastExpire) >= touchEvery
 	c.mu.Unlock()
-	raw, err := json.Marshal(recs)
-	if err == nil {
-		err = writeFileAtomic(c.file, raw)
+	recs := make([]db.HashRecord, 0, len(pending))
+	for _, r := range pending {
+		recs = append(recs, r)
 	}
+	paths := make([]string, 0, len(touched))
+	for p := range touched {
+		paths = append(paths, p)
+	}
+	err := c.db.UpdateHashes(recs, paths, time.Now().Unix())
 	if err != nil {
 		c.mu.Lock()
-		c.dirty = true
+		for p, r := range pending {
+			if _, newer := c.pending[p]; !newer {
+				c.pending[p] = r
+			}
+		}
+		for p := range touched {
+			c.touched[p] = struct{}{}
+		}
 		c.mu.Unlock()
 		return fmt.Errorf("hash cache: %w", err)
 	}
+	if expire {
+		if _, err := c.db.ExpireHashes(time.Now().Add(-hashCacheMaxAge).Unix()); err != nil {
+			return fmt.Errorf("hash cache: %w", err)
+		}
+		c.mu.Lock()
+		c.lastExpire = time.Now()
+		c.mu.Unlock()
+	}
 	return nil
+}
+
+// errNoDataDir is returned by OpenLibrary without LibraryOptions.DataDir.
+var errNoDataDir = errors.New("library: no data folder")
+
+// openDB opens the database of dataDir for a library that was given none.
+func openDB(dataDir string) (*db.DB, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("library: %w", err)
+	}
+	d, err := db.Open(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("library: %w", err)
+	}
+	return d, nil
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"porch/share/db"
 )
 
 // Defaults of LibraryOptions.
@@ -30,13 +32,14 @@ const (
 
 const (
 	maxSecretsPer = 100                    // excluded paths reported per item
-	saveEvery     = 5 * time.Second        // hash cache writes, at most
+	saveEvery     = time.Second            // hash cache writes while hashing, at most
 	notifyEvery   = 500 * time.Millisecond // OnChange calls while hashing, at most
 )
 
 // LibraryOptions configures OpenLibrary.
 type LibraryOptions struct {
-	DataDir        string        // catalog and hash cache live here
+	DataDir        string        // the catalog (shares.json) lives here, and the database when DB is nil
+	DB             *db.DB        // where the hash cache lives; nil: OpenLibrary opens DataDir's and Close closes it
 	Rescan         time.Duration // how often Run walks every shared tree even without change notifications (default DefaultRescan)
 	Poll           time.Duration // how often Run rescans while an item is not watched (default DefaultPoll)
 	HashWorkers    int           // files hashed at once (default 1)
@@ -70,6 +73,7 @@ type Library struct {
 	log   *slog.Logger
 	cat   *Catalog
 	cache *hashCache
+	ownDB *db.DB // opened by OpenLibrary, closed by Close; nil when given
 
 	scanMu sync.Mutex
 	roots  map[string]*itemRoot // by Item.Path
@@ -86,7 +90,8 @@ type Library struct {
 
 	dataID fs.FileInfo // the data folder (keys, peers, paths) is never shared
 
-	hashedFiles atomic.Int64 // files actually read and hashed (not from the cache); for tests
+	hashedFiles atomic.Int64     // files actually read and hashed (not from the cache); for tests
+	onHashed    func(abs string) // if set before Run, called after each file hashedFiles counts; for tests
 }
 
 // itemRoot is the os.Root through which one item is read.
@@ -140,11 +145,12 @@ type tree struct {
 	byCID map[string][]*node
 }
 
-// OpenLibrary opens the catalog and hash cache in opts.DataDir and indexes
-// every shared item once, synchronously. Hashing happens in Run.
+// OpenLibrary opens the catalog in opts.DataDir and the hash cache in
+// opts.DB (or in the database of opts.DataDir) and indexes every shared item
+// once, synchronously. Hashing happens in Run.
 func OpenLibrary(opts LibraryOptions) (*Library, error) {
 	if opts.DataDir == "" {
-		return nil, errors.New("library: no data folder")
+		return nil, errNoDataDir
 	}
 	if opts.Rescan <= 0 {
 		opts.Rescan = DefaultRescan
@@ -162,16 +168,19 @@ func OpenLibrary(opts LibraryOptions) (*Library, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache, err := loadHashCache(opts.DataDir)
-	if err != nil {
-		return nil, err
-	}
 	dataID, err := os.Stat(opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	l := &Library{opts: opts, log: opts.Logger, cat: cat, cache: cache, roots: map[string]*itemRoot{}, dataID: dataID,
-		rescanReq: make(chan struct{}, 1)}
+	var own *db.DB
+	if opts.DB == nil {
+		if own, err = openDB(opts.DataDir); err != nil {
+			return nil, err
+		}
+		opts.DB = own
+	}
+	l := &Library{opts: opts, log: opts.Logger, cat: cat, cache: newHashCache(opts.DB), ownDB: own,
+		roots: map[string]*itemRoot{}, dataID: dataID, rescanReq: make(chan struct{}, 1)}
 	l.tree.Store(&tree{byName: map[string]*node{}, byCID: map[string][]*node{}})
 	// Versions start from the clock, so a restarted peer never repeats one
 	// that neighbours remember; in microseconds they stay below 2^53, exact
@@ -204,8 +213,9 @@ func (l *Library) Remove(pathsOrNames ...string) error {
 	return l.Rescan()
 }
 
-// Close saves the hash cache and closes the shared roots. Call it after Run
-// has returned. Files already open stay readable.
+// Close writes what the hash cache buffered, closes the shared roots and the
+// database OpenLibrary opened (not one given in LibraryOptions.DB). Call it
+// after Run has returned. Files already open stay readable.
 func (l *Library) Close() error {
 	l.scanMu.Lock()
 	defer l.scanMu.Unlock()
@@ -217,7 +227,11 @@ func (l *Library) Close() error {
 		r.root.Close()
 		delete(l.roots, p)
 	}
-	return l.cache.save()
+	err := l.cache.save()
+	if l.ownDB != nil {
+		err = errors.Join(err, l.ownDB.Close())
+	}
+	return err
 }
 
 // Run keeps the index current until ctx ends. It watches every shared tree
@@ -225,8 +239,9 @@ func (l *Library) Close() error {
 // settleDelay); it also walks everything every Rescan interval (longer when
 // a scan is slow) as a safety net, and every Poll interval while an item
 // cannot be watched. It hashes files without a content id using HashWorkers
-// goroutines. It waits for those goroutines, saves the hash cache and
-// returns nil when ctx ends.
+// goroutines, writing their hashes to the database at least every
+// saveEvery. It waits for those goroutines, writes what the hash cache
+// buffered and returns nil when ctx ends.
 func (l *Library) Run(ctx context.Context) error {
 	if !l.running.CompareAndSwap(false, true) {
 		return errors.New("library: already running")
@@ -268,8 +283,9 @@ func (l *Library) Run(ctx context.Context) error {
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	var settleBy time.Time // when a pending change is rescanned at the latest; zero: none pending
-	// The hash cache is saved while hashing goes on, and when a pass ends,
-	// so that a kill loses at most saveEvery of hashing.
+	// The hash cache is written while hashing goes on (and every
+	// flushEvery files), and when a pass ends, so that a kill loses at most
+	// saveEvery of hashing.
 	save := time.NewTicker(saveEvery)
 	defer save.Stop()
 	saveCache := func() {
@@ -400,7 +416,9 @@ func (l *Library) touchCache() {
 			}
 		})
 	}
-	l.cache.touch(paths)
+	if err := l.cache.touch(paths); err != nil {
+		l.log.Warn("recording the use of hashes", "err", err)
+	}
 }
 
 // notify calls OnChange, at most every notifyEvery unless force.

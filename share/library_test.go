@@ -3,6 +3,7 @@ package share
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"porch/share/db"
 	"porch/test/wait"
 )
 
@@ -449,8 +451,8 @@ func TestLibraryRun(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(data, hashCacheFile)); err != nil {
-		t.Fatalf("hash cache not saved: %v", err)
+	if n := len(cacheRecords(t, data)); n != 2 {
+		t.Fatalf("hash cache holds %d entries, want 2", n)
 	}
 }
 
@@ -492,7 +494,7 @@ func TestLibraryReplacedFileSameSizeAndTime(t *testing.T) {
 
 func TestHashCacheCorruptFile(t *testing.T) {
 	data := t.TempDir()
-	writeFile(t, filepath.Join(data, hashCacheFile), "[{garbage")
+	writeFile(t, filepath.Join(data, "hashcache.json"), "[{garbage")
 	src := t.TempDir()
 	writeFile(t, filepath.Join(src, "x"), "x")
 	l := openLib(t, data, LibraryOptions{}, src)
@@ -500,9 +502,8 @@ func TestHashCacheCorruptFile(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadHashCache(data)
-	if err != nil || len(c.m) != 1 {
-		t.Fatalf("rewritten cache: %d entries, %v", len(c.m), err)
+	if n := len(cacheRecords(t, data)); n != 1 {
+		t.Fatalf("cache after a damaged hashcache.json: %d entries", n)
 	}
 }
 
@@ -594,25 +595,126 @@ func TestLibraryNeverSharesDataDir(t *testing.T) {
 	}
 }
 
-func TestHashCacheMergesOtherProcess(t *testing.T) {
+// Two caches on one data folder (two processes) see each other's entries.
+func TestHashCacheSharedByTwoProcesses(t *testing.T) {
 	data := t.TempDir()
-	c1, _ := loadHashCache(data)
-	c2, _ := loadHashCache(data)
+	c1, c2 := newHashCache(openTestDB(t, data)), newHashCache(openTestDB(t, data))
 	h, _ := HashReader(strings.NewReader("x"), nil)
 	fh := &fileHash{cid: h.ContentID(), h: h}
-	c1.put("/one", fileKey{Size: 1, MTime: 1}, fh)
-	c2.put("/two", fileKey{Size: 1, MTime: 2}, fh)
+	c1.put("/d/one", fileKey{Size: 1, MTime: 1}, fh)
+	c2.put("/d/two", fileKey{Size: 1, MTime: 2}, fh)
+	if !c1.isDirty() {
+		t.Fatal("put left nothing to save")
+	}
 	if err := c1.save(); err != nil {
 		t.Fatal(err)
 	}
 	if err := c2.save(); err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadHashCache(data)
-	if err != nil || len(c.m) != 2 {
-		t.Fatalf("cache after two writers: %d entries, %v", len(c.m), err)
+	c := newHashCache(openTestDB(t, data))
+	if n := len(cacheRecords(t, data)); n != 2 {
+		t.Fatalf("cache after two writers: %d entries", n)
 	}
-	if c.get("/one", fileKey{Size: 1, MTime: 1}) == nil || c.get("/one", fileKey{Size: 1, MTime: 3}) != nil {
+	if c.get("/d/one", fileKey{Size: 1, MTime: 1}) == nil || c.get("/d/one", fileKey{Size: 1, MTime: 3}) != nil {
 		t.Fatal("lookup by key wrong")
+	}
+	if got := c.get("/d/two", fileKey{Size: 1, MTime: 2}); got == nil || got.cid != fh.cid {
+		t.Fatalf("entry of the other writer: %+v", got)
+	}
+}
+
+// A lookup of an entry unused for longer than touchEvery records the use;
+// entries unused for hashCacheMaxAge are deleted.
+func TestHashCacheAgesOut(t *testing.T) {
+	data := t.TempDir()
+	d := openTestDB(t, data)
+	h, _ := HashReader(strings.NewReader("x"), nil)
+	b, _ := h.MarshalBinary()
+	now := time.Now()
+	old := now.Add(-2 * touchEvery).Unix()
+	ancient := now.Add(-hashCacheMaxAge - time.Hour).Unix()
+	err := d.UpdateHashes([]db.HashRecord{
+		{Path: "/d/old", Size: 1, MTime: 1, Seen: old, Hashes: b},
+		{Path: "/d/ancient", Size: 1, MTime: 1, Seen: ancient, Hashes: b},
+	}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newHashCache(d)
+	if c.get("/d/old", fileKey{Size: 1, MTime: 1}) == nil {
+		t.Fatal("entry missed")
+	}
+	if err := c.save(); err != nil {
+		t.Fatal(err)
+	}
+	recs := cacheRecords(t, data)
+	if r, ok := recs["/d/old"]; !ok || r.Seen < now.Unix() {
+		t.Errorf("used entry: %+v, %v", r, ok)
+	}
+	if _, ok := recs["/d/ancient"]; ok {
+		t.Error("unused entry kept")
+	}
+}
+
+// openTestDB opens the database of data for the test's duration.
+func openTestDB(t *testing.T, data string) *db.DB {
+	t.Helper()
+	d, err := db.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// cacheRecords reads every hash cache entry of data's database, by path.
+func cacheRecords(t *testing.T, data string) map[string]db.HashRecord {
+	t.Helper()
+	d, err := db.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m := map[string]db.HashRecord{}
+	if err := d.EachHash(func(r db.HashRecord) error { m[r.Path] = r; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// hashcache.json of the previous version (an array of records with the
+// hashes in base64) is imported on the first start: nothing is hashed again.
+func TestHashCacheMigratedFromJSON(t *testing.T) {
+	src, data := t.TempDir(), t.TempDir()
+	type record struct {
+		Path   string `json:"path"`
+		Size   int64  `json:"size"`
+		MTime  int64  `json:"mtime"`
+		Ino    uint64 `json:"ino,omitempty"`
+		Hashes []byte `json:"hashes"`
+		Seen   int64  `json:"seen"`
+	}
+	var recs []record
+	for _, name := range []string{"a.txt", "b.txt"} {
+		p := filepath.Join(src, name)
+		writeFile(t, p, name)
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := HashReader(strings.NewReader(name), nil)
+		b, _ := h.MarshalBinary()
+		recs = append(recs, record{Path: p, Size: fi.Size(), MTime: fi.ModTime().UnixNano(), Ino: inodeOf(fi), Hashes: b, Seen: time.Now().Unix()})
+	}
+	raw, _ := json.Marshal(recs)
+	writeFile(t, filepath.Join(data, "hashcache.json"), string(raw))
+	l := openLib(t, data, LibraryOptions{}, src)
+	hashAll(t, l)
+	if n := l.hashedFiles.Load(); n != 0 {
+		t.Fatalf("hashed %d files the old cache knew", n)
+	}
+	if _, err := os.Stat(filepath.Join(data, "hashcache.json.migrated")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -133,10 +133,7 @@ func TestHashCacheSavedWhileRunning(t *testing.T) {
 	data := t.TempDir()
 	l := openLib(t, data, LibraryOptions{Rescan: time.Hour, Poll: time.Hour}, src)
 	runLibrary(t, l)
-	waitFor(t, func() bool {
-		m, err := readHashCache(filepath.Join(data, hashCacheFile))
-		return err == nil && len(m) == 3
-	})
+	waitFor(t, func() bool { return len(cacheRecords(t, data)) == 3 })
 }
 
 // When the watch limit runs out, the share says so and its changes are

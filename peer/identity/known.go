@@ -13,33 +13,49 @@ import (
 
 const knownFile = "known_peers.json"
 
-// Known is the trust-on-first-use store of peer fingerprints, persisted in
-// known_peers.json in the data directory as a JSON object mapping peer id to
-// fingerprint. A mutex guards it; it is safe for concurrent use. It is meant
-// to be the only writer of its file.
-type Known struct {
-	path string
-	mu   sync.Mutex
-	fps  map[string]string // peer id -> fingerprint
+// KnownStore is where Known keeps the fingerprints: a small interface so
+// that the engine can keep them in its database without this package
+// importing it. Implementations must be safe for concurrent use.
+type KnownStore interface {
+	// Pin remembers fp for id unless a fingerprint is remembered already,
+	// atomically, and returns the fingerprint remembered now.
+	Pin(id, fp string) (pinned string, err error)
+	// Lookup returns the fingerprint remembered for id, if any.
+	Lookup(id string) (fp string, ok bool, err error)
+	// Forget removes what is remembered for id.
+	Forget(id string) error
 }
 
-// OpenKnown opens the store in dataDir; a missing file is an empty store.
+// Known is the trust-on-first-use store of peer fingerprints. It keeps
+// nothing itself: every call reads or writes its KnownStore, so several
+// processes sharing one store see each other's pins. It is safe for
+// concurrent use.
+type Known struct {
+	store KnownStore
+}
+
+// NewKnown returns a Known kept in store.
+func NewKnown(store KnownStore) *Known { return &Known{store: store} }
+
+// OpenKnown opens a Known kept in known_peers.json in dataDir (a JSON object
+// mapping peer id to fingerprint, mode 0600); a missing file is an empty
+// store. It is meant to be the only writer of its file.
 func OpenKnown(dataDir string) (*Known, error) {
-	k := &Known{path: filepath.Join(dataDir, knownFile), fps: map[string]string{}}
-	b, err := os.ReadFile(k.path)
+	f := &knownFileStore{path: filepath.Join(dataDir, knownFile), fps: map[string]string{}}
+	b, err := os.ReadFile(f.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return k, nil
+		return NewKnown(f), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	if err := json.Unmarshal(b, &k.fps); err != nil {
-		return nil, fmt.Errorf("identity: %s: %w", k.path, err)
+	if err := json.Unmarshal(b, &f.fps); err != nil {
+		return nil, fmt.Errorf("identity: %s: %w", f.path, err)
 	}
-	if k.fps == nil {
-		k.fps = map[string]string{}
+	if f.fps == nil {
+		f.fps = map[string]string{}
 	}
-	return k, nil
+	return NewKnown(f), nil
 }
 
 // Check checks that peer id presents fingerprint fp. The first time an id is
@@ -54,54 +70,85 @@ func (k *Known) Check(id, fp string) error {
 	if !ValidFingerprint(fp) {
 		return fmt.Errorf("%w: malformed fingerprint %q", ErrFingerprint, fp)
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	old, ok := k.fps[id]
-	switch {
-	case ok && old == fp:
-		return nil
-	case ok:
-		return fmt.Errorf("%w: peer %s was %s, now presents %s", ErrKeyChanged, id, old, fp)
+	old, err := k.store.Pin(id, fp)
+	if err != nil {
+		return fmt.Errorf("identity: remembering the key of %s: %w", id, err)
 	}
-	k.fps[id] = fp
-	if err := k.saveLocked(); err != nil {
-		delete(k.fps, id)
-		return err
+	if old != fp {
+		return fmt.Errorf("%w: peer %s was %s, now presents %s", ErrKeyChanged, id, old, fp)
 	}
 	return nil
 }
 
-// Lookup returns the fingerprint remembered for id, if any.
+// Lookup returns the fingerprint remembered for id, if any; a store that
+// cannot be read remembers nothing.
 func (k *Known) Lookup(id string) (fp string, ok bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	fp, ok = k.fps[id]
+	fp, ok, err := k.store.Lookup(id)
+	if err != nil {
+		return "", false
+	}
 	return fp, ok
 }
 
 // Forget removes what is remembered for id, so that the next Check accepts
 // whatever key it presents. It is how the user accepts a changed key.
 func (k *Known) Forget(id string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	old, ok := k.fps[id]
+	if err := k.store.Forget(id); err != nil {
+		return fmt.Errorf("identity: forgetting the key of %s: %w", id, err)
+	}
+	return nil
+}
+
+// knownFileStore is the KnownStore of OpenKnown: a map, saved whole to its
+// file at every change. mu guards fps.
+type knownFileStore struct {
+	path string
+	mu   sync.Mutex
+	fps  map[string]string // peer id -> fingerprint
+}
+
+func (f *knownFileStore) Pin(id, fp string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if old, ok := f.fps[id]; ok {
+		return old, nil
+	}
+	f.fps[id] = fp
+	if err := f.saveLocked(); err != nil {
+		delete(f.fps, id)
+		return "", err
+	}
+	return fp, nil
+}
+
+func (f *knownFileStore) Lookup(id string) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fp, ok := f.fps[id]
+	return fp, ok, nil
+}
+
+func (f *knownFileStore) Forget(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old, ok := f.fps[id]
 	if !ok {
 		return nil
 	}
-	delete(k.fps, id)
-	if err := k.saveLocked(); err != nil {
-		k.fps[id] = old
+	delete(f.fps, id)
+	if err := f.saveLocked(); err != nil {
+		f.fps[id] = old
 		return err
 	}
 	return nil
 }
 
-func (k *Known) saveLocked() error {
-	b, err := json.MarshalIndent(k.fps, "", "  ")
+func (f *knownFileStore) saveLocked() error {
+	b, err := json.MarshalIndent(f.fps, "", "  ")
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
-	return writeFile(k.path, append(b, '\n'))
+	return writeFile(f.path, append(b, '\n'))
 }
 
 // PairingCode returns the short code two users compare to confirm they see
