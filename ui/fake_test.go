@@ -245,6 +245,13 @@ func (q *uiQueue) pop() []func() {
 
 var queues sync.Map // *Window -> *uiQueue
 
+// count reads one of the fake's counters under its lock.
+func (f *fakeEngine) count(read func() int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return read()
+}
+
 // applyQueued applies the results queued so far without waiting for the
 // background calls that are still running.
 func applyQueued(w *Window) int {

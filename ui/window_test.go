@@ -455,10 +455,8 @@ func TestRescanAndUnwatchedShare(t *testing.T) {
 	}
 	test.Tap(button(t, w, "Rescan"))
 	settle(w)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.rescans != 1 {
-		t.Fatalf("RescanShares called %d times, want 1", f.rescans)
+	if n := f.count(func() int { return f.rescans }); n != 1 {
+		t.Fatalf("RescanShares called %d times, want 1", n)
 	}
 }
 
@@ -505,10 +503,8 @@ func TestBrowseFollowsIndexVersion(t *testing.T) {
 	f.emit(Event{Kind: PeerUpdated, Peer: a})
 	settle(w)
 	rowNamed(t, w, "new.txt")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.lists != 3 {
-		t.Fatalf("%d List calls after the version moved, want 3", f.lists)
+	if n := f.count(func() int { return f.lists }); n != 3 {
+		t.Fatalf("%d List calls after the version moved, want 3", n)
 	}
 }
 

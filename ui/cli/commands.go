@@ -33,11 +33,17 @@ func cmdServe(o *options) error {
 	return eng.Run(ctx)
 }
 
-func cmdShareAdd(o *options) error {
+// pathsCatalog checks that the command was given paths and opens the
+// catalog they are added to or removed from.
+func pathsCatalog(o *options) (*share.Catalog, error) {
 	if len(o.args) == 0 {
-		return usageError("needs at least one PATH")
+		return nil, usageError("needs at least one PATH")
 	}
-	cat, err := share.OpenCatalog(o.dataDir)
+	return share.OpenCatalog(o.dataDir)
+}
+
+func cmdShareAdd(o *options) error {
+	cat, err := pathsCatalog(o)
 	if err != nil {
 		return err
 	}
@@ -60,10 +66,7 @@ func cmdShareAdd(o *options) error {
 }
 
 func cmdShareRm(o *options) error {
-	if len(o.args) == 0 {
-		return usageError("needs at least one PATH")
-	}
-	cat, err := share.OpenCatalog(o.dataDir)
+	cat, err := pathsCatalog(o)
 	if err != nil {
 		return err
 	}
@@ -124,6 +127,18 @@ func cmdShareRescan(o *options) error {
 	return nil
 }
 
+// browse starts a browse-only engine that looks for every neighbour for
+// --wait, under a context that SIGINT and SIGTERM end; stop ends both.
+func (o *options) browse() (context.Context, *peer.Engine, func(), error) {
+	ctx, cancel := signalContext()
+	eng, stop, err := o.clientEngine(ctx, nil)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, eng, func() { stop(); cancel() }, nil
+}
+
 // clientEngine starts a browse-only engine for one command and waits until
 // the neighbours have had --wait to answer, or until want reports that the
 // one the command needs is found.
@@ -177,9 +192,7 @@ func cmdPeers(o *options) error {
 	if len(o.args) > 0 {
 		return usageError("takes no arguments")
 	}
-	ctx, cancelSig := signalContext()
-	defer cancelSig()
-	eng, stop, err := o.clientEngine(ctx, nil)
+	_, eng, stop, err := o.browse()
 	if err != nil {
 		return err
 	}
@@ -334,9 +347,7 @@ func cmdSearch(o *options) error {
 	if _, err := share.ParseQuery(text); err != nil {
 		return usageError("%v", err)
 	}
-	ctx, cancelSig := signalContext()
-	defer cancelSig()
-	eng, stop, err := o.clientEngine(ctx, nil)
+	ctx, eng, stop, err := o.browse()
 	if err != nil {
 		return err
 	}
