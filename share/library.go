@@ -249,8 +249,14 @@ func (l *Library) Run(ctx context.Context) error {
 	defer l.running.Store(false)
 	var wake <-chan struct{}
 	w, err := newWatcher(l.opts.DataDir, l.log)
+	defer l.saveWatchStatus(nil) // nobody watches once Run is over
 	if err != nil {
 		l.log.Warn("shares are not watched for changes; rescanning them every while instead", "err", err)
+		all := map[string]string{}
+		for _, it := range l.cat.Items() {
+			all[it.Path] = "the system gives no change notifications (" + err.Error() + ")"
+		}
+		l.saveWatchStatus(all)
 	} else {
 		defer w.close()
 		l.watch.Store(w)
@@ -401,6 +407,7 @@ func (l *Library) syncWatches(w *watcher) bool {
 	}
 	added, brokenChanged := w.sync(dirs, files)
 	if brokenChanged {
+		l.saveWatchStatus(w.unwatched())
 		l.notify(true)
 	}
 	return added

@@ -1,6 +1,7 @@
 package share
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"porch/share/db"
 )
 
 // RescanRequest is the file in the data folder whose creation or change asks a
@@ -238,4 +241,47 @@ func RequestRescan(data string) error {
 		return fmt.Errorf("asking for a rescan: %w", err)
 	}
 	return nil
+}
+
+// watchStatusKey is where the running library keeps, in the database, which
+// items it cannot watch, so that another process ("porch share ls") can say
+// so too.
+const watchStatusKey = "watch-status"
+
+// watchStatus is what the library running on a data folder tells about
+// watching.
+type watchStatus struct {
+	PID       int               `json:"pid"`       // the process that runs the library
+	Since     time.Time         `json:"since"`     // when this was written
+	Unwatched map[string]string `json:"unwatched"` // item path -> why changes are found by rescans only
+}
+
+// saveWatchStatus records which items are not watched (none: nil) for other
+// processes; a failure is only logged, since watching goes on regardless.
+func (l *Library) saveWatchStatus(unwatched map[string]string) {
+	b, err := json.Marshal(watchStatus{PID: os.Getpid(), Since: time.Now().UTC(), Unwatched: unwatched})
+	if err == nil {
+		err = l.opts.DB.SetSetting(watchStatusKey, b)
+	}
+	if err != nil {
+		l.log.Debug("cannot record what is watched", "err", err)
+	}
+}
+
+// Unwatched returns the shared items that the Porch running on d's data
+// folder, in this process or another, cannot watch for changes, with the
+// reason; it returns none when no Porch runs there.
+func Unwatched(d *db.DB) (map[string]string, error) {
+	raw, ok, err := d.Setting(watchStatusKey)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var st watchStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("watch status: %w", err)
+	}
+	if !processAlive(st.PID) {
+		return nil, nil // written by a Porch that was killed
+	}
+	return st.Unwatched, nil
 }

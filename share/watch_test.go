@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"porch/share/db"
 	"porch/test/netns"
 )
 
@@ -160,4 +161,15 @@ func TestWatchLimitFallsBackToPolling(t *testing.T) {
 	item := filepath.Base(src)
 	writeFile(t, filepath.Join(src, "b", "three.txt"), "333")
 	waitFor(t, func() bool { return exists(l, item+"/b/three.txt", 3) })
+
+	// Another process reading the same database ("porch share ls") is told.
+	other, err := db.Open(l.opts.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	told, err := Unwatched(other)
+	if err != nil || !strings.Contains(told[src], "max_user_watches") {
+		t.Fatalf("Unwatched from another handle = %v, %v; want %s named with the reason", told, err, src)
+	}
 }

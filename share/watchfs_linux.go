@@ -28,3 +28,8 @@ func noNotifications(dir string) string {
 	}
 	return ""
 }
+
+// processAlive reports whether a process with this id runs.
+func processAlive(pid int) bool {
+	return pid > 0 && unix.Kill(pid, 0) != unix.ESRCH
+}

@@ -11,6 +11,7 @@ import (
 
 	"porch/peer"
 	"porch/share"
+	"porch/share/db"
 	"porch/ui/human"
 )
 
@@ -98,11 +99,24 @@ func cmdShareLs(o *options) error {
 	if err != nil {
 		return err
 	}
-	items := cat.Items()
+	d, err := db.Open(o.dataDir)
+	if err != nil {
+		return err
+	}
+	unwatched, err := share.Unwatched(d)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	type item struct {
+		share.Item
+		Unwatched string `json:"unwatched,omitempty"` // why a running Porch finds its changes by rescans only
+	}
+	items := []item{}
+	for _, it := range cat.Items() {
+		items = append(items, item{it, unwatched[it.Path]})
+	}
 	if o.bool("json") {
-		if items == nil {
-			items = []share.Item{}
-		}
 		return o.printJSON(items)
 	}
 	if len(items) == 0 {
@@ -111,7 +125,11 @@ func cmdShareLs(o *options) error {
 	}
 	tw := tabwriter.NewWriter(o.stdout, 2, 8, 2, ' ', 0)
 	for _, it := range items {
-		fmt.Fprintf(tw, "%s\t%s\n", it.Name, it.Path)
+		note := ""
+		if it.Unwatched != "" {
+			note = fmt.Sprintf("not watched, rescanned every %v: %s", share.DefaultPoll, it.Unwatched)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Name, it.Path, note)
 	}
 	return tw.Flush()
 }
