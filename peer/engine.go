@@ -88,6 +88,7 @@ const (
 	SharesChanged                        // this machine's shares or their hashing progress changed
 	TransferUpdated                      // Event.Transfer progressed or changed state
 	SettingsChanged                      // Settings() changed (and with it, perhaps, the display name)
+	PairRequested                        // Event.Peer asks this machine's user to compare the pairing code
 )
 
 // Event is a change the engine reports to subscribers.
@@ -124,6 +125,7 @@ type Engine struct {
 	log      *slog.Logger
 	id       *identity.Identity
 	db       *db.DB // DATA/porch.db: known peers, settings, transfers, hash cache
+	pairs    pairLimit
 	known    *identity.Known
 	lib      *share.Library // nil when ClientOnly
 	srv      *wire.Server   // nil when ClientOnly
@@ -209,7 +211,7 @@ func New(opts Options) (_ *Engine, err error) {
 			Identity:  e.id,
 			Library:   wire.LibraryOf(e.lib),
 			Self:      e.selfInfo,
-			Hooks:     wire.Hooks{Hello: e.hello, Goodbye: e.goodbye},
+			Hooks:     wire.Hooks{Hello: e.hello, Goodbye: e.goodbye, Pair: e.pair},
 			MaxUpload: e.settings.MaxUpload,
 			Logger:    opts.Logger,
 		})
@@ -320,6 +322,12 @@ func (e *Engine) emit(ev Event) {
 		fns = append(fns, fn)
 	}
 	e.mu.Unlock()
+	if len(fns) == 0 {
+		return
+	}
+	if ev.Peer.ID != "" {
+		ev.Peer.Trusted = e.IsTrusted(ev.Peer.ID, ev.Peer.Fingerprint)
+	}
 	for _, fn := range fns {
 		fn(ev)
 	}

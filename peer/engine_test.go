@@ -133,7 +133,7 @@ func TestChangedKeyIsRefusedAndReported(t *testing.T) {
 		t.Errorf("Peers() = %+v, want alice refused", peers)
 	}
 	_, err = me.Resolve("alice")
-	if !errors.Is(err, identity.ErrKeyChanged) || !strings.Contains(err.Error(), "porch.db") {
+	if !errors.Is(err, identity.ErrKeyChanged) || !strings.Contains(err.Error(), "porch forget "+alice.ID()[:8]) {
 		t.Errorf("Resolve of a changed key: %v, want ErrKeyChanged saying what to do", err)
 	}
 	if _, err := me.List(context.Background(), alice.ID(), ""); !errors.Is(err, ErrNoPeer) {

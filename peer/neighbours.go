@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"porch/peer/identity"
 	"porch/share"
-	"porch/share/db"
 )
 
 // searchWait bounds how long Search waits for any one neighbour.
@@ -20,7 +18,23 @@ const searchWait = 5 * time.Second
 
 // Peers returns every neighbour worth showing: the online ones and those
 // refused for a changed key, sorted by name then id.
-func (e *Engine) Peers() []PeerInfo { return e.peers.list() }
+func (e *Engine) Peers() []PeerInfo {
+	out := e.peers.list()
+	if len(out) == 0 {
+		return out
+	}
+	trusted := map[string]string{}
+	if recs, err := e.db.Trusted(); err == nil {
+		for _, r := range recs {
+			trusted[r.ID] = r.Fingerprint
+		}
+	}
+	for i := range out {
+		fp, ok := trusted[out[i].ID]
+		out[i].Trusted = ok && fp == out[i].Fingerprint
+	}
+	return out
+}
 
 // Resolve finds an online peer by display name (case-insensitive), id prefix
 // (at least 4 characters) or host:port. It fails with an error wrapping
@@ -29,12 +43,8 @@ func (e *Engine) Peers() []PeerInfo { return e.peers.list() }
 func (e *Engine) Resolve(ref string) (PeerInfo, error) {
 	p, err := e.peers.resolve(ref)
 	if errors.Is(err, identity.ErrKeyChanged) {
-		id := p.ID
-		if strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
-			id = "ITS-ID" // the id came from the network: never put it in a command to paste
-		}
-		return p, fmt.Errorf("%w; if it was reinstalled, forget its old key with sqlite3 %s \"DELETE FROM peers WHERE id = '%s'\" and try again",
-			err, filepath.Join(e.opts.DataDir, db.FileName), id)
+		return p, fmt.Errorf("%w; if you know it was reinstalled, forget its old key with 'porch forget %s' (or \"Forget old key\" in the window) and try again",
+			err, short(p.ID))
 	}
 	return p, err
 }

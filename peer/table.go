@@ -42,6 +42,7 @@ type PeerInfo struct {
 	KeyChanged  bool      `json:"key_changed,omitempty"` // presented a key other than the one remembered: refused
 	Manual      bool      `json:"manual,omitempty"`      // added by address, not found by discovery
 	Index       uint64    `json:"index,omitempty"`       // the version of its index last seen; listings may differ only when it changes
+	Trusted     bool      `json:"trusted,omitempty"`     // paired with, and still presenting the key it had then
 }
 
 // hostPorts returns the peer's addresses joined with its port.
@@ -395,7 +396,7 @@ func (t *table) resolve(ref string) (PeerInfo, error) {
 		idMatch := len(ref) >= minIDPrefix && strings.HasPrefix(p.ID, lower)
 		if !p.Online {
 			if p.KeyChanged && (nameMatch || idMatch) {
-				return PeerInfo{}, fmt.Errorf("%s (%s) presents a different key than before and is refused: %w",
+				return p, fmt.Errorf("%s (%s) presents a different key than before and is refused: %w",
 					p.Name, short(p.ID), identity.ErrKeyChanged)
 			}
 			continue

@@ -516,6 +516,11 @@ func (c *Client) Goodbye(ctx context.Context) error {
 	return c.post(ctx, "/v1/goodbye", struct{}{})
 }
 
+// Pair asks the peer's user to compare the pairing code with this one's.
+func (c *Client) Pair(ctx context.Context) error {
+	return c.post(ctx, "/v1/pair", struct{}{})
+}
+
 func (c *Client) post(ctx context.Context, p string, body any) error {
 	if err := c.ensure(ctx); err != nil {
 		return err

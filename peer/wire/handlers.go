@@ -284,3 +284,20 @@ func (s *Server) hello(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// pair passes a pairing request to the engine, which refuses callers it has
+// not verified (404, as if the endpoint did not exist for them) and callers
+// that ask too often (503).
+func (s *Server) pair(w http.ResponseWriter, r *http.Request) {
+	var in struct{}
+	readJSON(w, r, &in) // the body is empty; anything else is ignored
+	if s.opts.Hooks.Pair == nil {
+		s.fail(w, r, share.ErrNotFound)
+		return
+	}
+	if err := s.opts.Hooks.Pair(callerFP(r)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

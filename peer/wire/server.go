@@ -49,6 +49,7 @@ type Library interface {
 type Hooks struct {
 	Hello   func(fp string, remote netip.Addr, info Info) // POST /v1/hello from remote; info.Fingerprint == fp
 	Goodbye func(fp string, info Info)                    // POST /v1/goodbye; info is the optional body
+	Pair    func(fp string) error                         // POST /v1/pair: the caller asks this peer's user to compare the pairing code
 }
 
 // ServerOptions configure a Server. Zero fields take defaults.
@@ -121,6 +122,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/batch", s.batch)
 	s.mux.HandleFunc("POST /v1/goodbye", s.goodbye)
 	s.mux.HandleFunc("POST /v1/hello", s.hello)
+	s.mux.HandleFunc("POST /v1/pair", s.pair)
 	return s, nil
 }
 

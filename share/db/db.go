@@ -18,12 +18,13 @@
 // against 12 µs), which the hash cache makes up for by reading a folder's
 // records at once (about 1 µs per record).
 //
-// Schema (version 1, in PRAGMA user_version):
+// Schema (version 2, in PRAGMA user_version; version 1 lacked trusted):
 //
 //	hashes(dir, name, size, mtime, ino, seen, hashes)  PRIMARY KEY (dir, name)
 //	peers(id PRIMARY KEY, fingerprint)
 //	transfers(seq INTEGER PRIMARY KEY, id UNIQUE, info)  info is TransferInfo as JSON
 //	settings(key PRIMARY KEY, value)                     value is JSON
+//	trusted(id PRIMARY KEY, fingerprint, name, since)    since is Unix seconds
 //
 // The database is created with mode 0600. On first creation the JSON files
 // of earlier versions (hashcache.json, known_peers.json, transfers.json,
@@ -51,7 +52,23 @@ import (
 const FileName = "porch.db"
 
 // schemaVersion is the PRAGMA user_version of the schema below.
-const schemaVersion = 1
+const schemaVersion = 2
+
+// upgrades[v] takes a database of schema version v to v+1.
+var upgrades = map[int]string{
+	1: trustedTable,
+}
+
+// trustedTable holds the neighbours the user paired with: trust is given to
+// an id with the key it had then, and ends if the key changes.
+const trustedTable = `
+CREATE TABLE trusted(
+	id          TEXT PRIMARY KEY,
+	fingerprint TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	since       INTEGER NOT NULL
+) WITHOUT ROWID;
+`
 
 // busyTimeout is how long a statement waits for another connection or
 // process holding the write lock before it fails with SQLITE_BUSY.
@@ -81,7 +98,7 @@ CREATE TABLE settings(
 	key   TEXT PRIMARY KEY,
 	value TEXT NOT NULL
 ) WITHOUT ROWID;
-`
+` + trustedTable
 
 // DB is an open porch.db. See the package comment for its concurrency
 // contract.
@@ -144,17 +161,25 @@ func (d *DB) setUp(dataDir string) error {
 		if err := tx.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
 			return err
 		}
-		if version != 0 {
+		if version >= schemaVersion {
 			return nil
 		}
-		if _, err := tx.Exec(schema); err != nil {
-			return fmt.Errorf("creating the schema: %w", err)
+		if version > 0 {
+			for v := version; v < schemaVersion; v++ {
+				if _, err := tx.Exec(upgrades[v]); err != nil {
+					return fmt.Errorf("upgrading the schema from version %d: %w", v, err)
+				}
+			}
+		} else {
+			if _, err := tx.Exec(schema); err != nil {
+				return fmt.Errorf("creating the schema: %w", err)
+			}
+			var err error
+			if migrated, err = migrate(tx, dataDir); err != nil {
+				return err
+			}
 		}
-		var err error
-		if migrated, err = migrate(tx, dataDir); err != nil {
-			return err
-		}
-		_, err = tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion))
+		_, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion))
 		return err
 	})
 	if err != nil {
