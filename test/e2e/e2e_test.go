@@ -613,3 +613,48 @@ func TestE2ESearch(t *testing.T) {
 		t.Errorf("bad query: exit %d, stderr %q; want 2 and the reason", code, errOut)
 	}
 }
+
+// Pairing from the command line between real peers: the code is shown, the
+// other side is asked to show it too, trust needs a yes, and trust ls,
+// peers --json and untrust see the same state.
+func TestE2ETrust(t *testing.T) {
+	needPorch(t)
+	n := newTestNet(t, 2)
+	alice := n.Start(t, 0, "serve")
+	n.Start(t, 1, "serve")
+	waitPeer(t, n, 1, "alice")
+	bob := n.Data(1) // the CLI speaks as bob's serve does, with its key
+
+	out, errOut, code := n.Run(t, 1, "trust", "alice", "--data", bob)
+	if code != 1 || !strings.Contains(errOut, "not trusted") || !strings.Contains(out, "Pairing code with alice") {
+		t.Fatalf("trust without an answer: exit %d\n%s\n%s", code, out, errOut)
+	}
+	out = mustRun(t, n, 1, "trust", "alice", "--yes", "--data", bob)
+	if !strings.Contains(out, "alice is trusted") {
+		t.Fatalf("trust --yes:\n%s", out)
+	}
+	if !netns.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(alice.Stderr(), "neighbour asks to pair") }) {
+		t.Errorf("alice's serve was not asked to pair:\n%s", netns.Tail(alice.Stderr(), 10))
+	}
+
+	var trusted []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	decodeArray(t, mustRun(t, n, 1, "trust", "ls", "--json", "--data", bob), "trusted", &trusted)
+	if len(trusted) != 1 || trusted[0].Name != "alice" {
+		t.Fatalf("trust ls: %+v", trusted)
+	}
+	var peers []struct {
+		Name    string `json:"name"`
+		Trusted bool   `json:"trusted"`
+	}
+	decodeArray(t, mustRun(t, n, 1, "peers", "--json", "--data", bob), "peers", &peers)
+	if len(peers) != 1 || !peers[0].Trusted {
+		t.Errorf("peers --json after trust: %+v", peers)
+	}
+	mustRun(t, n, 1, "untrust", trusted[0].ID[:8], "--data", bob)
+	if out := mustRun(t, n, 1, "trust", "ls", "--data", bob); !strings.Contains(out, "No trusted neighbours") {
+		t.Errorf("trust ls after untrust:\n%s", out)
+	}
+}

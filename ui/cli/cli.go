@@ -47,6 +47,11 @@ var commands = []command{
 	{"get", "PEER/PATH...", "download files or folders (resumes, verifies, uses every source)",
 		[]flagSpec{waitFlag, {"to", flagString, "DIR", "destination folder (default: --downloads)"}}, cmdGet},
 	{"search", "TEXT", "search every neighbour's shares at once (words, \"a phrase\", -word, ext:flac, size>100MB, type:folder)", []flagSpec{waitFlag, jsonFlag}, cmdSearch},
+	{"trust", "PEER", "pair with a neighbour: compare the code both machines show, then confirm",
+		[]flagSpec{waitFlag, {"yes", flagBool, "", "trust without asking (after comparing the code)"}}, cmdTrust},
+	{"trust ls", "", "list the trusted neighbours", []flagSpec{jsonFlag}, cmdTrustLs},
+	{"untrust", "PEER", "stop trusting a neighbour (by name or id prefix)", nil, cmdUntrust},
+	{"forget", "PEER", "forget the old key of a neighbour refused for a changed key, so its new key is accepted", []flagSpec{waitFlag}, cmdForget},
 }
 
 var (
@@ -59,6 +64,7 @@ type options struct {
 	parsed
 	cmd       *command
 	window    WindowFunc
+	stdin     io.Reader
 	stdout    io.Writer
 	stderr    io.Writer
 	log       *slog.Logger
@@ -94,7 +100,7 @@ func Main(argv []string, stdout, stderr io.Writer, window WindowFunc) int {
 		printHelp(stdout, cmd)
 		return 0
 	}
-	o := &options{parsed: p, cmd: cmd, stdout: stdout, stderr: stderr, window: window}
+	o := &options{parsed: p, cmd: cmd, stdin: os.Stdin, stdout: stdout, stderr: stderr, window: window}
 	// One-shot commands speak through their output; the long-running ones
 	// (the window, serve) log what happens on the network.
 	level := slog.LevelWarn

@@ -204,6 +204,7 @@ type peerJSON struct {
 	Files       int      `json:"files"`
 	Bytes       int64    `json:"bytes"`
 	KeyChanged  bool     `json:"key_changed,omitempty"`
+	Trusted     bool     `json:"trusted,omitempty"`
 }
 
 func cmdPeers(o *options) error {
@@ -219,7 +220,7 @@ func cmdPeers(o *options) error {
 	if o.bool("json") {
 		out := []peerJSON{}
 		for _, p := range peers {
-			out = append(out, peerJSON{p.ID, p.Name, p.Addrs, p.Port, p.Fingerprint, p.Online, p.Files, p.Bytes, p.KeyChanged})
+			out = append(out, peerJSON{p.ID, p.Name, p.Addrs, p.Port, p.Fingerprint, p.Online, p.Files, p.Bytes, p.KeyChanged, p.Trusted})
 		}
 		return o.printJSON(out)
 	}
@@ -235,8 +236,11 @@ func cmdPeers(o *options) error {
 			addr = p.Addrs[0]
 		}
 		state := fmt.Sprintf("%d files, %s", p.Files, human.Bytes(p.Bytes))
+		if p.Trusted {
+			state = "trusted · " + state
+		}
 		if p.KeyChanged {
-			state = "KEY CHANGED: refused"
+			state = "KEY CHANGED: refused (porch forget " + p.ID[:8] + " if you know it was reinstalled)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.ID[:8], addr, state)
 	}
