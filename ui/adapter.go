@@ -18,7 +18,7 @@ type Adapter struct {
 func NewAdapter(e *peer.Engine) *Adapter { return &Adapter{e: e} }
 
 func peerOf(p peer.PeerInfo) Peer {
-	return Peer{ID: p.ID, Name: p.Name, Online: p.Online, Files: p.Files, Bytes: p.Bytes, Addrs: p.Addrs, KeyChanged: p.KeyChanged, Index: p.Index}
+	return Peer{ID: p.ID, Name: p.Name, Online: p.Online, Files: p.Files, Bytes: p.Bytes, Addrs: p.Addrs, KeyChanged: p.KeyChanged, Index: p.Index, Trusted: p.Trusted}
 }
 
 func transferOf(t peer.TransferInfo) Transfer {
@@ -63,6 +63,8 @@ func (a *Adapter) Subscribe(fn func(Event)) func() {
 			fn(Event{Kind: TransferUpdated, Transfer: transferOf(ev.Transfer)})
 		case peer.SettingsChanged:
 			fn(Event{Kind: SettingsChanged})
+		case peer.PairRequested:
+			fn(Event{Kind: PairRequested, Peer: peerOf(ev.Peer)})
 		}
 	})
 }
@@ -120,6 +122,29 @@ func (a *Adapter) AddShares(paths ...string) ([]ShareItem, error) {
 		out = append(out, shareOf(s))
 	}
 	return out, nil
+}
+
+// PairingCode implements Engine.
+func (a *Adapter) PairingCode(peerID string) (string, error) { return a.e.PairingCode(peerID) }
+
+// RequestPairing implements Engine.
+func (a *Adapter) RequestPairing(ctx context.Context, peerID string) error {
+	return a.e.RequestPairing(ctx, peerID)
+}
+
+// Trust implements Engine.
+func (a *Adapter) Trust(peerID string) error { return a.e.Trust(peerID) }
+
+// Untrust implements Engine.
+func (a *Adapter) Untrust(peerID string) error {
+	_, err := a.e.Untrust(peerID)
+	return err
+}
+
+// ForgetKey implements Engine.
+func (a *Adapter) ForgetKey(peerID string) error {
+	_, err := a.e.ForgetKey(peerID)
+	return err
 }
 
 // RescanShares implements Engine.

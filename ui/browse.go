@@ -24,6 +24,7 @@ type browseView struct {
 	title   *widget.Label
 	sub     *widget.Label
 	crumbs  *fyne.Container
+	actions *fyne.Container // Trust…, Untrust or Forget old key…, by the peer's state
 	list    *widget.List
 	message *fyne.Container // loading, empty and error states over the list
 
@@ -59,7 +60,8 @@ func newBrowseView(w *Window) *browseView {
 			v.navigate(v.entries[id].Path)
 		}
 	}
-	top := container.NewVBox(header(v.title, v.sub), container.NewHScroll(v.crumbs))
+	v.actions = container.NewHBox()
+	top := container.NewVBox(container.NewBorder(nil, nil, nil, container.NewCenter(v.actions), header(v.title, v.sub)), container.NewHScroll(v.crumbs))
 	v.root = container.NewBorder(container.NewPadded(top), nil, nil, nil, container.NewStack(v.list, v.message))
 	return v
 }
@@ -88,10 +90,14 @@ func (v *browseView) peerChanged(p Peer) {
 	if !p.Online {
 		sub = "Offline · " + sub
 	}
+	if p.Trusted {
+		sub = "Trusted · " + sub
+	}
 	if p.KeyChanged {
-		sub = "Its identity key changed since last time — make sure it is really " + p.Name + " · " + sub
+		sub = "Refused: it presents another identity key than before, so someone else may be answering in its name"
 	}
 	v.sub.SetText(sub)
+	v.setActions(p)
 	v.list.Refresh()
 	if len(v.crumbs.Objects) > 0 {
 		v.crumbs.Objects[0].(*widget.Button).SetText(v.w.displayName(p))
@@ -254,3 +260,21 @@ func (w *Window) download(peerID, path, name string) {
 	}
 	w.downloads.reload()
 }
+
+// setActions shows what the user can do about trust in p.
+func (v *browseView) setActions(p Peer) {
+	var b *widget.Button
+	switch {
+	case p.KeyChanged:
+		b = widget.NewButtonWithIcon("Forget old key…", theme.WarningIcon(), func() { v.w.forgetKey(p) })
+	case p.Trusted:
+		b = widget.NewButtonWithIcon("Untrust", theme.CancelIcon(), func() { v.w.untrust(p) })
+	case p.Online:
+		b = widget.NewButtonWithIcon("Trust…", theme.ConfirmIcon(), func() { v.w.pair(p, false) })
+	}
+	v.actions.RemoveAll()
+	if b != nil {
+		v.actions.Add(b)
+	}
+}
+

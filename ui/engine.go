@@ -44,6 +44,19 @@ type Engine interface {
 	// AddPeer connects to a neighbour by "host:port" that discovery missed.
 	AddPeer(ctx context.Context, addr string) (Peer, error)
 
+	// PairingCode is the six-digit code this computer and the neighbour
+	// both show for each other.
+	PairingCode(peerID string) (string, error)
+	// RequestPairing asks the neighbour to show its user the code too.
+	RequestPairing(ctx context.Context, peerID string) error
+	// Trust trusts the neighbour with the key it presents now; Untrust
+	// ends it.
+	Trust(peerID string) error
+	Untrust(peerID string) error
+	// ForgetKey forgets the old key of a neighbour refused for a changed
+	// key, so that its new key is accepted.
+	ForgetKey(peerID string) error
+
 	// Shares lists this computer's shared items.
 	Shares() []ShareItem
 	// AddShares shares local files or folders; secrets found in them are
@@ -85,6 +98,7 @@ type Peer struct {
 	Addrs      []string
 	KeyChanged bool   // its key differs from the one seen before
 	Index      uint64 // version of its index: what it lists may differ only when this changes (0: not told)
+	Trusted    bool   // paired with, and still presenting the key it had then
 }
 
 // EventKind says what an [Event] is about.
@@ -98,6 +112,7 @@ const (
 	SharesChanged                        // Shares() changed: items added, removed, hashing progressed
 	TransferUpdated                      // Event.Transfer changed state or progressed
 	SettingsChanged                      // Settings() or Self() changed
+	PairRequested                        // Event.Peer asks to compare the pairing code
 )
 
 // Event is one change reported by the engine.

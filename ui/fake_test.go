@@ -36,6 +36,10 @@ type fakeEngine struct {
 	partial    []SearchResult // what Search reports before release is closed
 	release    chan struct{}
 	lists      int // List calls
+	pairAsked  []string
+	trusted    []string
+	untrusted  []string
+	forgot     []string
 	downloads  []peerPath
 	paused     []string
 	resumed    []string
@@ -332,5 +336,35 @@ func rowNamed(t *testing.T, w *Window, name string) *itemRow {
 		}
 	}
 	t.Fatalf("no row %q; labels: %q", name, texts(w))
+	return nil
+}
+
+func (f *fakeEngine) PairingCode(peerID string) (string, error) { return "042 913", nil }
+
+func (f *fakeEngine) RequestPairing(_ context.Context, peerID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pairAsked = append(f.pairAsked, peerID)
+	return nil
+}
+
+func (f *fakeEngine) Trust(peerID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.trusted = append(f.trusted, peerID)
+	return nil
+}
+
+func (f *fakeEngine) Untrust(peerID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.untrusted = append(f.untrusted, peerID)
+	return nil
+}
+
+func (f *fakeEngine) ForgetKey(peerID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgot = append(f.forgot, peerID)
 	return nil
 }

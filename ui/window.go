@@ -221,6 +221,8 @@ func (w *Window) handle(ev Event) {
 		w.downloads.update(ev.Transfer)
 	case SettingsChanged:
 		w.neighbours.RefreshItem(0)
+	case PairRequested:
+		w.pair(ev.Peer, true)
 	}
 }
 
@@ -400,8 +402,11 @@ func (w *Window) updatePeerRow(id widget.ListItemID, o fyne.CanvasObject) {
 	if !p.Online {
 		detail = "offline · " + detail
 	}
+	if p.Trusted {
+		detail = "trusted · " + detail
+	}
 	if p.KeyChanged {
-		detail = "⚠ key changed · " + detail
+		detail = "⚠ key changed: refused"
 	}
 	row.set(theme.ComputerIcon(), w.displayName(p), detail, p.Online)
 }

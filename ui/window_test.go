@@ -534,3 +534,81 @@ func TestSearchResultsStreamIn(t *testing.T) {
 		t.Fatalf("final result detail %q", got)
 	}
 }
+
+// Trust… on a neighbour asks it to show the code too, shows the code here,
+// and trusts once the user says so.
+func TestTrustFromBrowse(t *testing.T) {
+	f := newFakeEngine()
+	f.peers = []Peer{alice}
+	aliceTree(f)
+	w := newTestWindow(t, f)
+	w.neighbours.Select(1)
+	settle(w)
+	test.Tap(button(t, w, "Trust…"))
+	settle(w)
+	if !hasText(w, "042 913") {
+		t.Fatalf("no pairing code shown: %q", texts(w))
+	}
+	test.Tap(button(t, w, "Trust"))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Equal(f.pairAsked, []string{alice.ID}) || !slices.Equal(f.trusted, []string{alice.ID}) {
+		t.Fatalf("asked %v, trusted %v; want alice once each", f.pairAsked, f.trusted)
+	}
+}
+
+// A neighbour's pairing request shows the code without asking back; a
+// trusted neighbour is marked and can be untrusted.
+func TestPairRequestAndTrustedBadge(t *testing.T) {
+	f := newFakeEngine()
+	f.peers = []Peer{alice}
+	aliceTree(f)
+	w := newTestWindow(t, f)
+	f.emit(Event{Kind: PairRequested, Peer: alice})
+	settle(w)
+	if !slices.ContainsFunc(texts(w), func(s string) bool { return strings.Contains(s, "asks to pair") }) || !hasText(w, "042 913") {
+		t.Fatalf("no pairing request shown: %q", texts(w))
+	}
+	test.Tap(button(t, w, "Trust"))
+	trusted := alice
+	trusted.Trusted = true
+	f.emit(Event{Kind: PeerUpdated, Peer: trusted})
+	settle(w)
+	if !hasText(w, "trusted · 12 files · 3.4 GB") {
+		t.Fatalf("no trusted badge: %q", texts(w))
+	}
+	w.neighbours.Select(1)
+	settle(w)
+	test.Tap(button(t, w, "Untrust"))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.pairAsked) != 0 || !slices.Equal(f.trusted, []string{alice.ID}) || !slices.Equal(f.untrusted, []string{alice.ID}) {
+		t.Fatalf("asked %v, trusted %v, untrusted %v", f.pairAsked, f.trusted, f.untrusted)
+	}
+}
+
+// A neighbour refused for a changed key says why, and the button to forget
+// the old key says what that means before it does it.
+func TestForgetChangedKey(t *testing.T) {
+	f := newFakeEngine()
+	changed := Peer{ID: "c4c4c4c4c4", Name: "Carol", KeyChanged: true}
+	f.peers = []Peer{changed}
+	w := newTestWindow(t, f)
+	if !hasText(w, "⚠ key changed: refused") {
+		t.Fatalf("neighbour row does not say it is refused: %q", texts(w))
+	}
+	w.neighbours.Select(1)
+	settle(w)
+	if !slices.ContainsFunc(texts(w), func(s string) bool { return strings.Contains(s, "someone else may be answering in its name") }) {
+		t.Fatalf("browse does not say why it is refused: %q", texts(w))
+	}
+	test.Tap(button(t, w, "Forget old key…"))
+	if !slices.ContainsFunc(texts(w), func(s string) bool { return strings.Contains(s, "only if you know Carol was reinstalled") }) {
+		t.Fatalf("no explanation before forgetting: %q", texts(w))
+	}
+	test.Tap(button(t, w, "Forget old key"))
+	settle(w)
+	if n := f.count(func() int { return len(f.forgot) }); n != 1 {
+		t.Fatalf("ForgetKey called %d times, want 1", n)
+	}
+}
