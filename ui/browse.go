@@ -277,4 +277,3 @@ func (v *browseView) setActions(p Peer) {
 		v.actions.Add(b)
 	}
 }
-
