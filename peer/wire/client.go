@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/uuid"
+
 	"porch/peer/identity"
 	"porch/share"
 )
@@ -207,34 +209,43 @@ func (c *Client) do(ctx context.Context, method, rawPath string, query url.Value
 			return nil, fmt.Errorf("peer %s: %w", c.label(), identity.ErrFingerprint)
 		}
 	}
+	resp.Body = guardBody(resp.Body, bodyStall)
 	return resp, nil
 }
 
 // getJSON fetches a JSON document of at most max bytes into v.
 func (c *Client) getJSON(ctx context.Context, method, p string, q url.Values, body, v any, max int64) error {
+	_, err := c.getJSONn(ctx, method, p, q, body, v, max)
+	return err
+}
+
+// getJSONn is getJSON that also says how many bytes the body had (max+1
+// when it was longer).
+func (c *Client) getJSONn(ctx context.Context, method, p string, q url.Values, body, v any, max int64) (int64, error) {
 	if err := c.ensure(ctx); err != nil {
-		return err
+		return 0, err
 	}
 	return c.rawJSON(ctx, method, p, q, body, v, max)
 }
 
-func (c *Client) rawJSON(ctx context.Context, method, p string, q url.Values, body, v any, max int64) error {
+func (c *Client) rawJSON(ctx context.Context, method, p string, q url.Values, body, v any, max int64) (int64, error) {
 	resp, err := c.do(ctx, method, p, q, body, nil, http.StatusOK)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	n := int64(len(b))
 	if err != nil {
-		return fmt.Errorf("peer %s: %s: %w", c.label(), p, err)
+		return n, fmt.Errorf("peer %s: %s: %w", c.label(), p, err)
 	}
-	if int64(len(b)) > max {
-		return fmt.Errorf("peer %s: %s: %w: more than %d bytes", c.label(), p, ErrBadResponse, max)
+	if n > max {
+		return n, fmt.Errorf("peer %s: %s: %w: more than %d bytes", c.label(), p, ErrBadResponse, max)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("peer %s: %s: %w: %v", c.label(), p, ErrBadResponse, err)
+		return n, fmt.Errorf("peer %s: %s: %w: %v", c.label(), p, ErrBadResponse, err)
 	}
-	return nil
+	return n, nil
 }
 
 // ensure verifies the peer's identity through /v1/info if that has not been
@@ -255,7 +266,7 @@ func (c *Client) ensure(ctx context.Context) error {
 // set), and Known must accept the pair (ErrKeyChanged otherwise).
 func (c *Client) Info(ctx context.Context) (Info, error) {
 	var in Info
-	if err := c.rawJSON(ctx, http.MethodGet, "/v1/info", nil, nil, &in, MaxInfoBytes); err != nil {
+	if _, err := c.rawJSON(ctx, http.MethodGet, "/v1/info", nil, nil, &in, MaxInfoBytes); err != nil {
 		return Info{}, err
 	}
 	fp := c.Fingerprint()
@@ -264,8 +275,10 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 		return Info{}, fmt.Errorf("peer %s: %w: info reports %q, connection presents %s", c.label(), identity.ErrFingerprint, in.Fingerprint, fp)
 	case c.remote.ID != "" && in.ID != c.remote.ID:
 		return Info{}, fmt.Errorf("peer %s: %w: id %q, expected %q", c.label(), ErrBadResponse, in.ID, c.remote.ID)
-	case in.ID == "" || len(in.ID) > 64 || in.Files < 0 || in.Bytes < 0 || in.HashedBytes < 0:
-		return Info{}, fmt.Errorf("peer %s: %w: info %+v", c.label(), ErrBadResponse, in)
+	case !validID(in.ID):
+		return Info{}, fmt.Errorf("peer %s: %w: id %s is not a UUID", c.label(), ErrBadResponse, quote(in.ID))
+	case in.Files < 0 || in.Bytes < 0 || in.HashedBytes < 0 || len(in.Name) > MaxInfoBytes:
+		return Info{}, fmt.Errorf("peer %s: %w: info with negative counts", c.label(), ErrBadResponse)
 	}
 	if c.known != nil {
 		if err := c.known.Check(in.ID, fp); err != nil {
@@ -276,6 +289,13 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	c.id = in.ID
 	c.mu.Unlock()
 	return in, nil
+}
+
+// validID reports whether id is a peer id as Porch makes them: a UUID in
+// canonical lower-case form.
+func validID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
 }
 
 func checkReqPath(p string) error {
@@ -293,7 +313,7 @@ func (c *Client) List(ctx context.Context, p string) ([]share.Entry, error) {
 		return nil, err
 	}
 	var out []share.Entry
-	err := c.pages(ctx, "/v1/ls", p, func(e share.Entry) error {
+	err := c.pages(ctx, "/v1/ls", p, listBytes, func(e share.Entry) error {
 		if parent(e.Path) != p && e.Path != p { // a file lists as itself
 			return fmt.Errorf("%w: %q is not in %q", ErrBadResponse, e.Path, p)
 		}
@@ -313,7 +333,7 @@ func (c *Client) Tree(ctx context.Context, p string, fn func(share.Entry) error)
 	if err := checkReqPath(p); err != nil {
 		return err
 	}
-	return c.pages(ctx, "/v1/tree", p, func(e share.Entry) error {
+	return c.pages(ctx, "/v1/tree", p, treeBytes, func(e share.Entry) error {
 		if !within(e.Path, p) {
 			return fmt.Errorf("%w: %q is not under %q", ErrBadResponse, e.Path, p)
 		}
@@ -321,17 +341,25 @@ func (c *Client) Tree(ctx context.Context, p string, fn func(share.Entry) error)
 	})
 }
 
-func (c *Client) pages(ctx context.Context, endpoint, p string, fn func(share.Entry) error) error {
+// pages fetches every page of a listing, at most maxBytes of them in all,
+// and passes each entry to fn.
+func (c *Client) pages(ctx context.Context, endpoint, p string, maxBytes int64, fn func(share.Entry) error) error {
 	cursor := ""
+	var total int64
 	for {
 		q := url.Values{"path": {p}}
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
 		var page ListPage
-		if err := c.getJSON(ctx, http.MethodGet, endpoint, q, nil, &page, MaxPageBytes); err != nil {
+		n, err := c.getJSONn(ctx, http.MethodGet, endpoint, q, nil, &page, min(MaxPageBytes, maxBytes-total))
+		if err != nil {
+			if errors.Is(err, ErrBadResponse) && total+n >= maxBytes {
+				return fmt.Errorf("peer %s: %s %s: %w: the listing goes on past %d MiB", c.label(), endpoint, quote(p), ErrBadResponse, maxBytes>>20)
+			}
 			return err
 		}
+		total += n
 		for _, e := range page.Entries {
 			if err := checkEntry(e); err != nil {
 				return fmt.Errorf("peer %s: %s %q: %w", c.label(), endpoint, p, err)

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -685,4 +687,87 @@ func TestWriteStall(t *testing.T) {
 	// The client never reads: the upload must give up and free its slot.
 	waitFor(t, "upload to start", func() bool { return p.srv.slots.holding(me.Fingerprint) == 1 })
 	waitFor(t, "stalled upload to give up", func() bool { return p.srv.slots.holding(me.Fingerprint) == 0 })
+}
+
+// A peer that lies with bodies that never finish, or listings that are
+// valid page by page but never end, is cut off with a clear error, bounded
+// in time and in bytes; a peer id that is not a UUID is refused.
+func TestClientBoundsHostileBodies(t *testing.T) {
+	oldStall, oldList, oldTree := bodyStall, listBytes, treeBytes
+	bodyStall, listBytes, treeBytes = 200*time.Millisecond, 1<<20, 2<<20
+	t.Cleanup(func() { bodyStall, listBytes, treeBytes = oldStall, oldList, oldTree })
+
+	goodCID := share.Hashes{Size: 1, Blocks: [][share.HashSize]byte{share.BlockHash([]byte("x"))}}.ContentID()
+	stall := func(prefix string) func(*identity.Identity, http.ResponseWriter, *http.Request) {
+		return func(_ *identity.Identity, w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(prefix))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // headers and a few bytes, then nothing
+		}
+	}
+	long := strings.Repeat("n", 200)
+	endless := func(_ *identity.Identity, w http.ResponseWriter, r *http.Request) {
+		// Every page valid, with a new cursor, for ever.
+		n, _ := strconv.Atoi(r.URL.Query().Get("cursor"))
+		var es []share.Entry
+		for i := range 100 {
+			name := fmt.Sprintf("%s-%d-%d", long, n, i)
+			p := name
+			if dir := r.URL.Query().Get("path"); dir != "" {
+				p = dir + "/" + name
+			}
+			es = append(es, share.Entry{Name: name, Path: p, Size: 1})
+		}
+		json.NewEncoder(w).Encode(ListPage{Entries: es, Next: strconv.Itoa(n + 1)})
+	}
+	list := func(ctx context.Context, c *Client) error { _, err := c.List(ctx, ""); return err }
+	tree := func(ctx context.Context, c *Client) error {
+		return c.Tree(ctx, "music", func(share.Entry) error { return nil })
+	}
+	for _, c := range []struct {
+		name string
+		h    func(*identity.Identity, http.ResponseWriter, *http.Request)
+		call func(context.Context, *Client) error
+		want error
+	}{
+		{"ls stalls", stall(`{"entries":[`), list, ErrStalled},
+		{"tree stalls", stall(`{"entries":[`), tree, ErrStalled},
+		{"search stalls", stall(`{"results":[`), func(ctx context.Context, c *Client) error { _, err := c.Search(ctx, "x"); return err }, ErrStalled},
+		{"hashes stall", stall("\x00\x00"), func(ctx context.Context, c *Client) error { _, err := c.Hashes(ctx, goodCID); return err }, ErrStalled},
+		{"batch stalls", stall("\x00\x00\x00"), func(ctx context.Context, c *Client) error {
+			return c.Batch(ctx, []string{goodCID}, func(int, []byte) error { return nil })
+		}, ErrStalled},
+		{"ls never ends", endless, list, ErrBadResponse},
+		{"tree never ends", endless, tree, ErrBadResponse},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id, addr := hostile(t, c.h)
+			cl := NewClient(newIdentity(t), nil, Remote{ID: id.ID, Fingerprint: id.Fingerprint, Addrs: []string{addr}})
+			defer cl.Close()
+			err := c.call(ctxT(t), cl)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("error %v, want %v", err, c.want)
+			}
+			if len(err.Error()) > 400 {
+				t.Errorf("error of %d bytes repeats what the peer sent: %.200s…", len(err.Error()), err)
+			}
+		})
+	}
+
+	// An id that is not a UUID.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := newIdentity(t)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(Info{V: 1, ID: "../../" + strings.Repeat("x", 4000), Fingerprint: odd.Fingerprint})
+	}), TLSConfig: odd.ServerTLS()}
+	go srv.ServeTLS(ln, "", "")
+	defer srv.Close()
+	cl := NewClient(newIdentity(t), nil, Remote{Addrs: []string{ln.Addr().String()}})
+	defer cl.Close()
+	if _, err := cl.Info(ctxT(t)); !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "not a UUID") || len(err.Error()) > 300 {
+		t.Fatalf("info with a hostile id: %v", err)
+	}
 }

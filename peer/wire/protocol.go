@@ -17,24 +17,26 @@ const ProtocolVersion = 1
 
 // Limits of protocol v1 (see PROTOCOL.md).
 const (
-	MaxListPage     = 1000     // entries per /v1/ls page
-	MaxTreePage     = 5000     // entries per /v1/tree page
-	MaxSearch       = 500      // results per /v1/search
-	DefaultSearch   = 100      // results per /v1/search without limit
-	MaxQuery        = 256      // bytes of a search query
-	MaxCIDs         = 1000     // content ids per /v1/has or /v1/batch
-	MaxBatchBytes   = 64 << 20 // payload bytes per /v1/batch response
-	MaxRequestBody  = 1 << 20  // bytes of any request body
-	MaxHeaderBytes  = 16 << 10 // bytes of request headers
-	MaxInfoBytes    = 64 << 10 // bytes of a /v1/info response
-	MaxPageBytes    = 8 << 20  // bytes of a /v1/ls or /v1/tree page
-	MaxSearchBytes  = 8 << 20  // bytes of a /v1/search response
-	MaxHasBytes     = 1 << 20  // bytes of a /v1/has response
-	MaxErrorBytes   = 4 << 10  // bytes of an error body read by the client
-	MaxConns        = 256      // connections a server accepts in total
-	MaxConnsPerIP   = 32       // connections a server accepts from one IP address
-	DefaultSlots    = 8        // concurrent uploads of file bytes
-	MaxListEntries  = 1 << 20  // entries Client.List accepts over all pages
+	MaxListPage     = 1000      // entries per /v1/ls page
+	MaxTreePage     = 5000      // entries per /v1/tree page
+	MaxSearch       = 500       // results per /v1/search
+	DefaultSearch   = 100       // results per /v1/search without limit
+	MaxQuery        = 256       // bytes of a search query
+	MaxCIDs         = 1000      // content ids per /v1/has or /v1/batch
+	MaxBatchBytes   = 64 << 20  // payload bytes per /v1/batch response
+	MaxRequestBody  = 1 << 20   // bytes of any request body
+	MaxHeaderBytes  = 16 << 10  // bytes of request headers
+	MaxInfoBytes    = 64 << 10  // bytes of a /v1/info response
+	MaxPageBytes    = 8 << 20   // bytes of a /v1/ls or /v1/tree page
+	MaxSearchBytes  = 8 << 20   // bytes of a /v1/search response
+	MaxHasBytes     = 1 << 20   // bytes of a /v1/has response
+	MaxErrorBytes   = 4 << 10   // bytes of an error body read by the client
+	MaxConns        = 256       // connections a server accepts in total
+	MaxConnsPerIP   = 32        // connections a server accepts from one IP address
+	DefaultSlots    = 8         // concurrent uploads of file bytes
+	MaxListEntries  = 1 << 20   // entries Client.List accepts over all pages
+	MaxListBytes    = 64 << 20  // bytes of all the pages of one Client.List
+	MaxTreeBytes    = 512 << 20 // bytes of all the pages of one Client.Tree
 	batchMissing    = ^uint64(0)
 	contentIDHeader = "X-Porch-Content-Id"
 )
@@ -48,6 +50,7 @@ const (
 	DialTimeout           = 5 * time.Second
 	TLSHandshakeTimeout   = 5 * time.Second
 	ResponseHeaderTimeout = 15 * time.Second
+	BodyStallTimeout      = 20 * time.Second // a response body may pause this long between bytes
 )
 
 // Info describes a peer, as served by /v1/info and sent by /v1/hello.
