@@ -47,6 +47,10 @@ var (
 	// certificate. It is never accepted silently: the user must Forget the
 	// old key first.
 	ErrKeyChanged = errors.New("identity: peer key changed")
+	// ErrKeyReused means a peer presented a key that is remembered for
+	// another peer id: one key answers in the name of two peers, which no
+	// honest install does (each has its own key and id).
+	ErrKeyReused = errors.New("identity: key already known under another peer id")
 	// ErrFingerprint means a server's certificate did not match the
 	// fingerprint the client expected.
 	ErrFingerprint = errors.New("identity: certificate fingerprint mismatch")

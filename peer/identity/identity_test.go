@@ -220,6 +220,11 @@ func TestKnown(t *testing.T) {
 	if err := k2.Check(a.ID, b.Fingerprint); err != nil {
 		t.Fatalf("after Forget: %v", err)
 	}
+	// b's key now answers for a's id: under b's own id it is refused, since
+	// one key does not speak for two peers.
+	if err := k2.Check(b.ID, b.Fingerprint); !errors.Is(err, ErrKeyReused) {
+		t.Fatalf("a key known under another id: %v, want ErrKeyReused", err)
+	}
 	for _, c := range []struct{ id, fp string }{
 		{"", a.Fingerprint},
 		{a.ID, ""},

@@ -22,6 +22,8 @@ type KnownStore interface {
 	Pin(id, fp string) (pinned string, err error)
 	// Lookup returns the fingerprint remembered for id, if any.
 	Lookup(id string) (fp string, ok bool, err error)
+	// Owner returns the id that fingerprint fp is remembered for, if any.
+	Owner(fp string) (id string, ok bool, err error)
 	// Forget removes what is remembered for id.
 	Forget(id string) error
 }
@@ -61,14 +63,22 @@ func OpenKnown(dataDir string) (*Known, error) {
 // Check checks that peer id presents fingerprint fp. The first time an id is
 // seen its fingerprint is remembered (and saved); the same fingerprint again
 // returns nil; a different one returns an error wrapping ErrKeyChanged with
-// the id and both fingerprints, and the remembered one is kept. A malformed
-// id or fingerprint is an error wrapping ErrFingerprint.
+// the id and both fingerprints, and the remembered one is kept. A key
+// remembered for another id is refused with ErrKeyReused. A malformed id or
+// fingerprint is an error wrapping ErrFingerprint.
 func (k *Known) Check(id, fp string) error {
 	if id == "" || len(id) > 64 {
 		return fmt.Errorf("%w: bad peer id %q", ErrFingerprint, id)
 	}
 	if !ValidFingerprint(fp) {
 		return fmt.Errorf("%w: malformed fingerprint %q", ErrFingerprint, fp)
+	}
+	owner, ok, err := k.store.Owner(fp)
+	if err != nil {
+		return fmt.Errorf("identity: looking up a key: %w", err)
+	}
+	if ok && owner != id {
+		return fmt.Errorf("%w: %s presents the key of %s", ErrKeyReused, id, owner)
 	}
 	old, err := k.store.Pin(id, fp)
 	if err != nil {
@@ -126,6 +136,17 @@ func (f *knownFileStore) Lookup(id string) (string, bool, error) {
 	defer f.mu.Unlock()
 	fp, ok := f.fps[id]
 	return fp, ok, nil
+}
+
+func (f *knownFileStore) Owner(fp string) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, known := range f.fps {
+		if known == fp {
+			return id, true, nil
+		}
+	}
+	return "", false, nil
 }
 
 func (f *knownFileStore) Forget(id string) error {

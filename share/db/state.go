@@ -39,6 +39,19 @@ func (k KnownPeers) Lookup(id string) (string, bool, error) {
 	return fp, true, nil
 }
 
+// Owner returns the id that fingerprint fp is remembered for, if any.
+func (k KnownPeers) Owner(fp string) (string, bool, error) {
+	var id string
+	err := k.d.sql.QueryRow(`SELECT id FROM peers WHERE fingerprint = ? LIMIT 1`, fp).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, k.d.wrap("reading a peer", err)
+	}
+	return id, true, nil
+}
+
 // Forget removes what is remembered for id.
 func (k KnownPeers) Forget(id string) error {
 	_, err := k.d.sql.Exec(`DELETE FROM peers WHERE id = ?`, id)

@@ -43,6 +43,24 @@ func TestTrusted(t *testing.T) {
 	}
 }
 
+func TestKnownPeersOwner(t *testing.T) {
+	d, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	k := d.KnownPeers()
+	if _, err := k.Pin("a", "fp"); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, err := k.Owner("fp"); err != nil || !ok || id != "a" {
+		t.Fatalf("Owner(fp) = %q %v %v", id, ok, err)
+	}
+	if _, ok, err := k.Owner("other"); err != nil || ok {
+		t.Fatalf("Owner(other) = %v %v", ok, err)
+	}
+}
+
 // A database of schema version 1 (before trust existed) is upgraded in
 // place, keeping what it holds.
 func TestUpgradeFromVersion1(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -111,6 +112,12 @@ func Main(argv []string, stdout, stderr io.Writer, window WindowFunc) int {
 		level = slog.LevelDebug
 	}
 	o.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// What the standard library logs on its own (net/http's "Unsolicited
+	// response" for bytes a peer sent unasked, among others) is about a
+	// peer's misbehaviour, which is handled: it goes to the debug log, not
+	// to the terminal as it is.
+	log.SetFlags(0)
+	log.SetOutput(debugWriter{o.log})
 	if err := o.defaults(); err != nil {
 		fmt.Fprintf(stderr, "porch: %v\n", err)
 		return 1
@@ -304,4 +311,17 @@ func runWindow(o *options) error {
 	ctx, cancel := signalContext()
 	defer cancel()
 	return o.window(ctx, eng)
+}
+
+// debugWriter passes what is written to it to a logger at debug level, a
+// line at a time, cut to 200 bytes.
+type debugWriter struct{ log *slog.Logger }
+
+func (d debugWriter) Write(p []byte) (int, error) {
+	line := strings.TrimRight(string(p), "\n")
+	if len(line) > 200 {
+		line = line[:200] + "…"
+	}
+	d.log.Debug("net/http", "msg", line)
+	return len(p), nil
 }

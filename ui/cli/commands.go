@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -271,6 +273,13 @@ func (o *options) findPeer(ctx context.Context, ref string) (*peer.Engine, peer.
 		return nil, peer.PeerInfo{}, nil, err
 	}
 	p, err := eng.Resolve(ref)
+	if errors.Is(err, peer.ErrNoPeer) {
+		if _, _, splitErr := net.SplitHostPort(ref); splitErr == nil {
+			// Not announced: reach it by address, which says what went
+			// wrong (refused, a changed key, a lying info) if it fails.
+			p, err = eng.AddPeer(ctx, ref)
+		}
+	}
 	if err != nil {
 		stop()
 		return nil, peer.PeerInfo{}, nil, err
