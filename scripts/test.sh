@@ -28,7 +28,7 @@ if command -v shellcheck >/dev/null; then
 fi
 
 log=$(mktemp -t porch-test.XXXXXX)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.fuzz"' EXIT
 # -v always: the summary below counts tests from its --- PASS/FAIL/SKIP lines.
 # ./test/... first (go test starts packages in the order named): its end-to-end tests take the
 # longest, and the other packages run beside them.
@@ -36,6 +36,27 @@ if go test -race -count=1 -v -timeout "${PORCH_TEST_TIMEOUT:-30m}" "$@" ./test/.
   status+=("go test: ok")
 else
   status+=("go test: FAIL"); fail=1
+fi
+
+# Every fuzz target of a decoder of remote input runs briefly on its own
+# (PORCH_FUZZ_TIME per target, default 2s; 0 skips them), beyond the seed
+# corpus that go test ran above.
+fuzztime=${PORCH_FUZZ_TIME:-2s}
+if [[ $fuzztime != 0 ]]; then
+  fuzzed=0 fuzzfail=0
+  while read -r pkg; do
+    for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz'); do
+      if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log.fuzz" 2>&1; then
+        fuzzed=$((fuzzed + 1))
+      else
+        echo "test.sh: fuzzing $target in $pkg failed:" >&2
+        cat "$log.fuzz" >&2
+        fuzzfail=1
+      fi
+    done
+  done < <(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u)
+  rm -f "$log.fuzz"
+  if [[ $fuzzfail == 0 ]]; then status+=("fuzz: ok ($fuzzed targets, $fuzztime each)"); else status+=("fuzz: FAIL"); fail=1; fi
 fi
 
 echo

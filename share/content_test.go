@@ -37,3 +37,31 @@ func TestHashAtShortFile(t *testing.T) {
 		t.Fatalf("short file: %v, want ErrChanged", err)
 	}
 }
+
+// FuzzHashesUnmarshal decodes hash lists as they come from a peer's
+// /v1/hashes: anything is refused or decodes to a list whose count matches
+// its size and that encodes back to the same bytes.
+func FuzzHashesUnmarshal(f *testing.F) {
+	one, _ := Hashes{Size: 1, Blocks: [][HashSize]byte{BlockHash([]byte("x"))}}.MarshalBinary()
+	empty, _ := Hashes{Size: 0}.MarshalBinary()
+	two, _ := Hashes{Size: BlockSize + 1, Blocks: make([][HashSize]byte, 2)}.MarshalBinary()
+	for _, seed := range [][]byte{one, empty, two, one[:7], append(one, 0), {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h Hashes
+		if err := h.UnmarshalBinary(b); err != nil {
+			return
+		}
+		if h.Size < 0 || NumBlocks(h.Size) != len(h.Blocks) {
+			t.Fatalf("accepted %d hashes for %d bytes", len(h.Blocks), h.Size)
+		}
+		back, err := h.MarshalBinary()
+		if err != nil || string(back) != string(b) {
+			t.Fatalf("does not encode back: %v", err)
+		}
+		if cid := h.ContentID(); !ValidContentID(cid) {
+			t.Fatalf("content id %q of a decoded list is not valid", cid)
+		}
+	})
+}

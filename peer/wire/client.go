@@ -270,15 +270,8 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 		return Info{}, err
 	}
 	fp := c.Fingerprint()
-	switch {
-	case in.Fingerprint != fp:
-		return Info{}, fmt.Errorf("peer %s: %w: info reports %q, connection presents %s", c.label(), identity.ErrFingerprint, in.Fingerprint, fp)
-	case c.remote.ID != "" && in.ID != c.remote.ID:
-		return Info{}, fmt.Errorf("peer %s: %w: id %q, expected %q", c.label(), ErrBadResponse, in.ID, c.remote.ID)
-	case !validID(in.ID):
-		return Info{}, fmt.Errorf("peer %s: %w: id %s is not a UUID", c.label(), ErrBadResponse, quote(in.ID))
-	case in.Files < 0 || in.Bytes < 0 || in.HashedBytes < 0 || len(in.Name) > MaxInfoBytes:
-		return Info{}, fmt.Errorf("peer %s: %w: info with negative counts", c.label(), ErrBadResponse)
+	if err := checkInfo(in, fp, c.remote.ID); err != nil {
+		return Info{}, fmt.Errorf("peer %s: %w", c.label(), err)
 	}
 	if c.known != nil {
 		if err := c.known.Check(in.ID, fp); err != nil {
@@ -289,6 +282,23 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	c.id = in.ID
 	c.mu.Unlock()
 	return in, nil
+}
+
+// checkInfo validates a peer's /v1/info: it must report the fingerprint fp
+// of the connection it came over, the id wantID if one is expected, an id
+// that is a UUID, and counts that are not negative.
+func checkInfo(in Info, fp, wantID string) error {
+	switch {
+	case in.Fingerprint != fp:
+		return fmt.Errorf("%w: info reports %s, the connection presents %s", identity.ErrFingerprint, quote(in.Fingerprint), fp)
+	case wantID != "" && in.ID != wantID:
+		return fmt.Errorf("%w: id %s, expected %s", ErrBadResponse, quote(in.ID), wantID)
+	case !validID(in.ID):
+		return fmt.Errorf("%w: id %s is not a UUID", ErrBadResponse, quote(in.ID))
+	case in.Files < 0 || in.Bytes < 0 || in.HashedBytes < 0:
+		return fmt.Errorf("%w: info with negative counts", ErrBadResponse)
+	}
+	return nil
 }
 
 // validID reports whether id is a peer id as Porch makes them: a UUID in

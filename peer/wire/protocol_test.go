@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -89,4 +90,38 @@ func TestStatusMapping(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzCheckInfo decodes /v1/info bodies as a client receives them: whatever
+// is accepted names the connection's key and a canonical UUID, with no
+// negative count.
+func FuzzCheckInfo(f *testing.F) {
+	const fp = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"
+	const id = "0b5e3c1e-7d5a-4c1a-9f2b-3d4e5f6a7b8c"
+	for _, seed := range []string{
+		`{"v":1,"id":"` + id + `","name":"Alice","fp":"` + fp + `","port":46724,"files":1,"bytes":2,"hashed_bytes":2,"iv":17}`,
+		`{"v":1,"id":"../../etc","fp":"` + fp + `"}`,
+		`{"v":1,"id":"` + strings.ToUpper(id) + `","fp":"` + fp + `"}`,
+		`{"v":1,"id":"` + id + `","fp":"` + fp + `","files":-1}`,
+		`{"id":"` + id + `","fp":"other"}`,
+		`null`, `[]`, `{"iv":-1}`,
+	} {
+		f.Add([]byte(seed), "")
+		f.Add([]byte(seed), id)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, want string) {
+		var in Info
+		if json.Unmarshal(body, &in) != nil {
+			return
+		}
+		if err := checkInfo(in, fp, want); err != nil {
+			if len(err.Error()) > 400 {
+				t.Fatalf("error of %d bytes repeats the body", len(err.Error()))
+			}
+			return
+		}
+		if in.Fingerprint != fp || !validID(in.ID) || (want != "" && in.ID != want) || in.Files < 0 || in.Bytes < 0 || in.HashedBytes < 0 {
+			t.Fatalf("accepted %+v", in)
+		}
+	})
 }
