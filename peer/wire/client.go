@@ -325,7 +325,7 @@ func (c *Client) List(ctx context.Context, p string) ([]share.Entry, error) {
 	var out []share.Entry
 	err := c.pages(ctx, "/v1/ls", p, listBytes, func(e share.Entry) error {
 		if parent(e.Path) != p && e.Path != p { // a file lists as itself
-			return fmt.Errorf("%w: %q is not in %q", ErrBadResponse, e.Path, p)
+			return fmt.Errorf("%w: %s is not in %s", ErrBadResponse, quote(e.Path), quote(p))
 		}
 		if len(out) >= MaxListEntries {
 			return fmt.Errorf("%w: more than %d entries", ErrBadResponse, MaxListEntries)
@@ -345,7 +345,7 @@ func (c *Client) Tree(ctx context.Context, p string, fn func(share.Entry) error)
 	}
 	return c.pages(ctx, "/v1/tree", p, treeBytes, func(e share.Entry) error {
 		if !within(e.Path, p) {
-			return fmt.Errorf("%w: %q is not under %q", ErrBadResponse, e.Path, p)
+			return fmt.Errorf("%w: %s is not under %s", ErrBadResponse, quote(e.Path), quote(p))
 		}
 		return fn(e)
 	})
@@ -372,7 +372,7 @@ func (c *Client) pages(ctx context.Context, endpoint, p string, maxBytes int64, 
 		total += n
 		for _, e := range page.Entries {
 			if err := checkEntry(e); err != nil {
-				return fmt.Errorf("peer %s: %s %q: %w", c.label(), endpoint, p, err)
+				return fmt.Errorf("peer %s: %s %s: %w", c.label(), endpoint, quote(p), err)
 			}
 			if err := fn(e); err != nil {
 				return err
@@ -382,7 +382,7 @@ func (c *Client) pages(ctx context.Context, endpoint, p string, maxBytes int64, 
 			return nil
 		}
 		if len(page.Entries) == 0 || page.Next == cursor || len(page.Next) > 256 {
-			return fmt.Errorf("peer %s: %s %q: %w: cursor does not advance", c.label(), endpoint, p, ErrBadResponse)
+			return fmt.Errorf("peer %s: %s %s: %w: cursor does not advance", c.label(), endpoint, quote(p), ErrBadResponse)
 		}
 		cursor = page.Next
 	}
@@ -420,7 +420,7 @@ func (c *Client) Has(ctx context.Context, cids []string) ([]string, error) {
 	}
 	for _, id := range res.Has {
 		if !asked[id] {
-			return nil, fmt.Errorf("peer %s: has: %w: %q was not asked for", c.label(), ErrBadResponse, id)
+			return nil, fmt.Errorf("peer %s: has: %w: %s was not asked for", c.label(), ErrBadResponse, quote(id))
 		}
 	}
 	return res.Has, nil
@@ -487,7 +487,7 @@ func (c *Client) ReadRange(ctx context.Context, cid string, off int64, p []byte)
 	cr := resp.Header.Get("Content-Range")
 	prefix := "bytes " + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(end, 10) + "/"
 	if !strings.HasPrefix(cr, prefix) {
-		return fmt.Errorf("peer %s: content %s: %w: Content-Range %q, want %s*", c.label(), cid, ErrBadResponse, cr, prefix)
+		return fmt.Errorf("peer %s: content %s: %w: Content-Range %s, want %s*", c.label(), cid, ErrBadResponse, quote(cr), prefix)
 	}
 	if _, err := io.ReadFull(resp.Body, p); err != nil {
 		return fmt.Errorf("peer %s: content %s at %d: %w", c.label(), cid, off, err)

@@ -265,16 +265,18 @@ func (o *options) findPeer(ctx context.Context, ref string) (*peer.Engine, peer.
 	if o.str("wait", "") == "" {
 		o.flags["wait"] = []string{"5s"}
 	}
+	_, _, splitErr := net.SplitHostPort(ref)
+	byAddr := splitErr == nil
 	eng, stop, err := o.clientEngine(ctx, func(e *peer.Engine) bool {
 		_, err := e.Resolve(ref)
-		return err == nil
+		return err == nil || byAddr // an address is reached at once, below
 	})
 	if err != nil {
 		return nil, peer.PeerInfo{}, nil, err
 	}
 	p, err := eng.Resolve(ref)
 	if errors.Is(err, peer.ErrNoPeer) {
-		if _, _, splitErr := net.SplitHostPort(ref); splitErr == nil {
+		if byAddr {
 			// Not announced: reach it by address, which says what went
 			// wrong (refused, a changed key, a lying info) if it fails.
 			p, err = eng.AddPeer(ctx, ref)
