@@ -102,12 +102,10 @@ func TestE2EManyPeers(t *testing.T) {
 	// The quiet traffic: every peer knows every other; counters before and after window.
 	time.Sleep(3 * time.Second) // the last announcements and verifications settle
 	before := snmpAll(t, tn.Net, n)
-	logsBefore := make([]string, n)
-	for i, p := range serve {
-		logsBefore[i] = p.Stderr()
-	}
+	windowStart := time.Now()
 	time.Sleep(window)
 	after := snmpAll(t, tn.Net, n)
+	windowEnd := time.Now()
 	perMin := func(f func(snmp) int64) (avg float64, max int64) {
 		var sum int64
 		for i := range n {
@@ -127,18 +125,17 @@ func TestE2EManyPeers(t *testing.T) {
 		droppedRun += after[i].rcvbufErrors
 	}
 	// Liveness requests: the /v1/info requests each serve answered in the window, from the
-	// counters it logs at --verbose (absent from builds before they were added).
+	// counters it logs every 10 s at --verbose (absent from builds before they were added).
 	infoServed, infoOK := 0.0, true
-	for i, p := range serve {
-		a, okA := lastInfoServed(logsBefore[i])
-		b, okB := lastInfoServed(p.Stderr())
-		if !okA || !okB {
+	for _, p := range serve {
+		rate, ok := infoServedRate(p.Stderr(), windowStart, windowEnd)
+		if !ok {
 			infoOK = false
 			break
 		}
-		infoServed += float64(b - a)
+		infoServed += rate
 	}
-	infoServed = infoServed / float64(n) * float64(time.Minute) / float64(window)
+	infoServed /= float64(n)
 	liveness := "-"
 	if infoOK {
 		liveness = fmt.Sprintf("%.0f", infoServed)
@@ -295,16 +292,28 @@ func peersLogged(log, msg, self string) map[string]bool {
 	return out
 }
 
-var infoServedField = regexp.MustCompile(`msg="liveness counters".* info_served=(\d+)`)
+var infoServedField = regexp.MustCompile(`(?m)^time=(\S+) .*msg="liveness counters".* info_served=(\d+)`)
 
-// lastInfoServed returns the last count of /v1/info requests answered a serve logged.
-func lastInfoServed(log string) (int64, bool) {
-	m := infoServedField.FindAllStringSubmatch(log, -1)
-	if m == nil {
+// infoServedRate is the rate per minute of /v1/info requests a serve answered between the
+// first and the last of its counter lines logged from start to end.
+func infoServedRate(log string, start, end time.Time) (float64, bool) {
+	var t0, t1 time.Time
+	var v0, v1 int64
+	for _, m := range infoServedField.FindAllStringSubmatch(log, -1) {
+		at, err := time.Parse(time.RFC3339Nano, m[1])
+		v, err2 := strconv.ParseInt(m[2], 10, 64)
+		if err != nil || err2 != nil || at.Before(start) || at.After(end) {
+			continue
+		}
+		if t0.IsZero() {
+			t0, v0 = at, v
+		}
+		t1, v1 = at, v
+	}
+	if !t1.After(t0) {
 		return 0, false
 	}
-	v, err := strconv.ParseInt(m[len(m)-1][1], 10, 64)
-	return v, err == nil
+	return float64(v1-v0) * float64(time.Minute) / float64(t1.Sub(t0)), true
 }
 
 // snmp holds the counters of one namespace that TestE2EManyPeers reads: UDP (IPv4 and IPv6
