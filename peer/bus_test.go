@@ -17,10 +17,13 @@ import (
 // bus is an in-memory network for Discoverers, standing in for mDNS: the
 // announcement of every running, announcing member reaches every other
 // running member at once when it joins or changes, and again every
-// busEvery, as a re-browse would. A member that stops running is simply no
-// longer heard, like a zeroconf peer (departures are not reported). mu
-// guards members.
+// busEvery unless the bus is quiet (as with known-answer suppression, where
+// known peers stay silent). A Check reaches every other member as a
+// question, and the live members announce again, as answers. A member that
+// stops running is simply no longer heard (departures are not reported).
+// mu guards members; quiet is fixed.
 type bus struct {
+	quiet   bool
 	mu      sync.Mutex
 	members []*busMember
 }
@@ -28,6 +31,9 @@ type bus struct {
 const busEvery = 50 * time.Millisecond
 
 func newBus() *bus { return &bus{} }
+
+// newQuietBus is a bus that announces only on joins, changes and checks.
+func newQuietBus() *bus { return &bus{quiet: true} }
 
 // join is an Options.Discovery.
 func (b *bus) join(self discovery.Announcement, announce bool) (Discoverer, error) {
@@ -45,9 +51,11 @@ type busMember struct {
 	announce bool
 	running  bool
 	name     string
+	index    uint64
+	asked    []string // questions heard, for Run to report
 }
 
-func (m *busMember) Run(ctx context.Context, found func(discovery.Announcement)) error {
+func (m *busMember) Run(ctx context.Context, found func(discovery.Announcement), asked func(string)) error {
 	m.mu.Lock()
 	if m.running {
 		m.mu.Unlock()
@@ -69,18 +77,58 @@ func (m *busMember) Run(ctx context.Context, found func(discovery.Announcement))
 	}()
 	t := time.NewTicker(busEvery)
 	defer t.Stop()
+	tick := t.C
+	if m.b.quiet {
+		tick = nil
+	}
 	for {
+		m.mu.Lock()
+		qs := m.asked
+		m.asked = nil
+		m.mu.Unlock()
+		for _, id := range qs {
+			if asked != nil {
+				asked(id)
+			}
+		}
 		for _, a := range m.b.heard(m) {
 			found(a)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-tick:
 		case <-m.kick:
 		}
 	}
 }
+
+func (m *busMember) SetIndex(v uint64) {
+	m.mu.Lock()
+	changed := m.index != v
+	m.index = v
+	m.mu.Unlock()
+	if changed {
+		m.b.wakeAll()
+	}
+}
+
+// Check puts the question to every other member; wakeAll then makes every
+// live member announce again, the live answer.
+func (m *busMember) Check(id string) {
+	m.b.mu.Lock()
+	for _, o := range m.b.members {
+		if o != m {
+			o.mu.Lock()
+			o.asked = append(o.asked, id)
+			o.mu.Unlock()
+		}
+	}
+	m.b.mu.Unlock()
+	m.b.wakeAll()
+}
+
+func (m *busMember) Forget(string) {}
 
 func (m *busMember) SetName(name string) {
 	m.mu.Lock()
@@ -105,6 +153,7 @@ func (m *busMember) announcement() (discovery.Announcement, bool) {
 		a.Name = m.name
 	}
 	a.Addrs = slices.Clone(a.Addrs)
+	a.Index = m.index
 	return a, m.running && m.announce && a.Port != 0
 }
 
@@ -138,7 +187,8 @@ func (b *bus) wakeAll() {
 
 // fastProbes probes often and gives up soon, so that expiry takes a
 // fraction of a second.
-var fastProbes = probeTiming{every: 50 * time.Millisecond, timeout: time.Second, fails: 2}
+var fastProbes = probeTiming{every: 50 * time.Millisecond, timeout: time.Second, fails: 2,
+	retry: 20 * time.Millisecond, grace: 100 * time.Millisecond}
 
 // testOptions are the options of an engine on b: its own data folder,
 // loopback only, the bus for discovery, fast probes. The download folder

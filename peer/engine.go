@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -62,15 +63,26 @@ type Options struct {
 	silent bool
 }
 
-// probeTiming is how often online peers are probed, how long a probe may take,
-// and how many probes in a row may fail before a peer is removed.
+// probeTiming is the liveness budget (see liveness.go): every is the mean
+// interval between two probes this peer sends (to whichever neighbour has
+// the oldest proof of life, and only if that is older than every), timeout
+// how long a probe may take, fails how many probes in a row may fail
+// before a neighbour is removed, retry the pause before re-probing a
+// neighbour that failed, grace how long a neighbour another peer asked
+// about has to show a sign of life before this peer probes it too.
 type probeTiming struct {
 	every, timeout time.Duration
 	fails          int
+	retry, grace   time.Duration
 }
 
-// defaultProbes is the probe timing of a real engine.
-var defaultProbes = probeTiming{every: 2 * time.Second, timeout: 2 * time.Second, fails: 3}
+// defaultProbes is the probe timing of a real engine: 30 probes a minute
+// at most, whatever the number of neighbours. A neighbour that dies
+// silently is first missed after about 2 s on average (by whichever peer
+// probes it next), and shown gone everywhere about timeout+grace+timeout
+// later.
+var defaultProbes = probeTiming{every: 2 * time.Second, timeout: 1500 * time.Millisecond, fails: 2,
+	retry: 250 * time.Millisecond, grace: time.Second}
 
 const (
 	goodbyeWait = 1500 * time.Millisecond // for all goodbyes together, on the way out
@@ -121,25 +133,29 @@ const (
 // guards the settings and the subscribers; the table, the transfer list and
 // the library guard themselves.
 type Engine struct {
-	opts     Options
-	log      *slog.Logger
-	id       *identity.Identity
-	db       *db.DB // DATA/porch.db: known peers, settings, transfers, hash cache
-	pairs    pairLimit
-	known    *identity.Known
-	lib      *share.Library // nil when ClientOnly
-	srv      *wire.Server   // nil when ClientOnly
-	ln       net.Listener   // nil when ClientOnly; Run hands it to srv
-	port     int            // the port ln listens on; 0 when ClientOnly
-	disc     Discoverer
-	peers    *table
-	xfers    *transfers
-	conf     settingsStore
-	probe    probeTiming
-	life     context.Context // ends when the engine stops
-	stop     context.CancelFunc
-	runDone  chan struct{} // closed when Run returns
-	released sync.Once
+	opts  Options
+	log   *slog.Logger
+	id    *identity.Identity
+	db    *db.DB // DATA/porch.db: known peers, settings, transfers, hash cache
+	pairs pairLimit
+	known *identity.Known
+	lib   *share.Library // nil when ClientOnly
+	srv   *wire.Server   // nil when ClientOnly
+	ln    net.Listener   // nil when ClientOnly; Run hands it to srv
+	port  int            // the port ln listens on; 0 when ClientOnly
+	disc  Discoverer
+	peers *table
+	xfers *transfers
+	conf  settingsStore
+	probe probeTiming
+	stats struct{ probesSent, infoServed atomic.Uint64 } // logged at debug level by liveness
+	// suspicion wakes liveness when a neighbour is asked about, indexMoved
+	// when the library may have a new version to announce.
+	suspicion, indexMoved chan struct{}
+	life                  context.Context // ends when the engine stops
+	stop                  context.CancelFunc
+	runDone               chan struct{} // closed when Run returns
+	released              sync.Once
 
 	lifeMu sync.Mutex
 	state  lifeState
@@ -169,11 +185,13 @@ func New(opts Options) (_ *Engine, err error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		opts:    opts,
-		log:     opts.Logger,
-		probe:   defaultProbes,
-		runDone: make(chan struct{}),
-		subs:    map[int]func(Event){},
+		opts:       opts,
+		log:        opts.Logger,
+		probe:      defaultProbes,
+		suspicion:  make(chan struct{}, 1),
+		indexMoved: make(chan struct{}, 1),
+		runDone:    make(chan struct{}),
+		subs:       map[int]func(Event){},
 	}
 	if opts.probes.every > 0 {
 		e.probe = opts.probes
@@ -199,10 +217,16 @@ func New(opts Options) (_ *Engine, err error) {
 	self := discovery.Announcement{ID: e.id.ID, Name: e.settings.Name, Fingerprint: e.id.Fingerprint}
 	if !opts.ClientOnly {
 		e.lib, err = share.OpenLibrary(share.LibraryOptions{
-			DataDir:  opts.DataDir,
-			DB:       e.db,
-			OnChange: func() { e.emit(Event{Kind: SharesChanged}) },
-			Logger:   opts.Logger,
+			DataDir: opts.DataDir,
+			DB:      e.db,
+			OnChange: func() {
+				select {
+				case e.indexMoved <- struct{}{}:
+				default:
+				}
+				e.emit(Event{Kind: SharesChanged})
+			},
+			Logger: opts.Logger,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("shares: %w", err)
@@ -211,7 +235,7 @@ func New(opts Options) (_ *Engine, err error) {
 			Identity:  e.id,
 			Library:   wire.LibraryOf(e.lib),
 			Self:      e.selfInfo,
-			Hooks:     wire.Hooks{Hello: e.hello, Goodbye: e.goodbye, Pair: e.pair},
+			Hooks:     wire.Hooks{Hello: e.hello, Goodbye: e.goodbye, Seen: e.seenRequest, Pair: e.pair},
 			MaxUpload: e.settings.MaxUpload,
 			Logger:    opts.Logger,
 		})
@@ -386,7 +410,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		start("library", func() error { return e.lib.Run(life) })
 		start("server", func() error { return e.srv.Serve(life, e.ln) })
 	}
-	start("discovery", func() error { return e.disc.Run(life, e.found) })
+	if e.lib != nil {
+		e.disc.SetIndex(e.lib.Version())
+	}
+	start("discovery", func() error { return e.disc.Run(life, e.found, e.asked) })
 	for _, addr := range e.opts.StaticPeers {
 		start("peer "+addr, func() error { e.keepStatic(life, addr); return nil })
 	}

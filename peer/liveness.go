@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
@@ -16,14 +17,73 @@ import (
 	"porch/peer/wire"
 )
 
+// Liveness, and why it costs each peer the same whatever the number of its
+// neighbours.
+//
+// Every neighbour is verified over pinned TLS when first announced, then
+// kept or dropped by proofs of life. Any recent exchange proves a neighbour
+// alive: a response to any request of ours (wire.Client.LastResponse), a
+// request it made to us (identified by its client certificate, the Seen
+// hook), an announcement of it heard by discovery. Probes fill the gaps on a
+// budget: one probe every probeTiming.every on average (jittered by ±50%, so
+// that peers started together do not probe in step), to the neighbour whose
+// last proof of life is the oldest, and none when even that one is fresher
+// than every. With 50 peers each neighbour is thus probed by a given peer
+// about every 100 s, but by some peer every 2 s or so.
+//
+// A probe that fails is repeated quickly (retry, then every retry) until
+// fails failures in a row drop the neighbour; the first failure also asks
+// the network about it (Discoverer.Check). A live neighbour answers that
+// question to every peer at once, which is a proof of life for all of them;
+// the peers that hear the question and, after grace, no answer probe the
+// neighbour themselves, and drop it at their first failure (suspected). So
+// the first peer to notice a silent departure tells the others, and every
+// peer shows it gone a few seconds later, without anyone probing everyone.
+// An announcement can be forged by anyone on the link, so it only postpones
+// probes: a neighbour kept "alive" that way is dropped as soon as a request
+// to it fails, and only TLS verification ever adds one. A goodbye removes a
+// neighbour at once.
+
 // found handles an announcement from discovery or a hello: the peer is
-// entered in the table and verified unless it is online already.
+// entered in the table and verified unless it is online already; an online
+// peer announcing a new index version or name has its info fetched again.
 func (e *Engine) found(a discovery.Announcement) {
-	if e.peers.seen(a, time.Now()) {
+	verify, refresh := e.peers.seen(a, time.Now())
+	switch {
+	case verify:
 		if !e.spawn(func(ctx context.Context) { e.verify(ctx, a.ID) }) {
 			e.peers.verifyFailed(a.ID)
 		}
+	case refresh != nil:
+		p := *refresh
+		e.spawn(func(ctx context.Context) { e.probeOne(ctx, p) }) // not spawned: the engine is stopping
 	}
+}
+
+// asked handles another peer's question about neighbour id (it missed a
+// probe of it): the suspicion is noted, and the liveness loop probes id
+// after grace unless a proof of life comes first.
+func (e *Engine) asked(id string) {
+	if e.peers.asked(id, time.Now()) {
+		select {
+		case e.suspicion <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// seenRequest is the server's Seen hook: a request from a neighbour proves
+// it alive; /v1/info requests are counted.
+func (e *Engine) seenRequest(fp, path string) {
+	if path == "/v1/info" {
+		e.stats.infoServed.Add(1)
+	}
+	e.peers.aliveFP(fp, time.Now())
+}
+
+// jitter returns d scaled by a random factor in [0.5, 1.5).
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
 }
 
 // verify connects to a peer over pinned TLS and marks it online if it is who
@@ -65,43 +125,99 @@ func (e *Engine) verify(ctx context.Context, peerID string) {
 	}
 }
 
-// liveness probes every online peer each probe interval and removes the
-// ones that stop answering; it returns when ctx ends, after the probes in
-// flight.
+// liveness spends the probe budget (see the top of this file), probes the
+// suspects, announces this peer's index version and logs its counters at
+// debug level every statsEvery; it returns when ctx ends, after the probes
+// in flight.
 func (e *Engine) liveness(ctx context.Context) {
-	t := time.NewTicker(e.probe.every)
-	defer t.Stop()
+	budget := time.NewTimer(jitter(e.probe.every))
+	defer budget.Stop()
+	// Suspects are looked at a few times per grace, and at once when asked.
+	sus := time.NewTicker(max(e.probe.grace/4, time.Millisecond))
+	defer sus.Stop()
+	stats := time.NewTicker(statsEvery)
+	defer stats.Stop()
+	// The library's change notices are throttled: look again a moment
+	// after one, for a version that moved after it.
+	index := time.NewTimer(time.Hour)
+	index.Stop()
+	defer index.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-stats.C:
+			e.log.Debug("liveness counters", "probes_sent", e.stats.probesSent.Load(), "info_served", e.stats.infoServed.Load())
+			continue
+		case <-e.indexMoved:
+			e.disc.SetIndex(e.lib.Version())
+			index.Reset(time.Second)
+			continue
+		case <-index.C:
+			e.disc.SetIndex(e.lib.Version())
+			continue
+		case <-e.suspicion:
+		case <-sus.C:
+		case <-budget.C:
+			budget.Reset(jitter(e.probe.every))
+			if e.lib != nil {
+				e.disc.SetIndex(e.lib.Version())
+			}
+			if p, ok := e.peers.nextProbe(time.Now(), e.probe.every); ok {
+				wg.Go(func() { e.probeOne(ctx, p) })
+			}
 		}
-		for _, p := range e.peers.due() {
+		for _, p := range e.peers.suspects(time.Now(), e.probe.grace) {
 			wg.Go(func() { e.probeOne(ctx, p) })
 		}
 	}
 }
 
-// probeOne asks one peer for its info and records the answer.
+// statsEvery is how often liveness logs its counters (at debug level).
+const statsEvery = 10 * time.Second
+
+// probeOne asks one peer for its info and records the answer; after a
+// failure that does not remove the peer it asks the network about it
+// (first failure only) and probes again after retry.
 func (e *Engine) probeOne(ctx context.Context, p probeTarget) {
-	pctx, cancel := context.WithTimeout(ctx, e.probe.timeout)
-	defer cancel()
-	ri, err := p.client.Info(pctx)
-	if ctx.Err() != nil {
-		return
-	}
-	out, changed, removed := e.peers.probed(p, ri, err, e.probe.fails, time.Now())
-	switch {
-	case removed:
-		e.log.Info("peer removed", "id", out.ID, "name", out.Name, "reason", "not answering")
-		e.emit(Event{Kind: PeerRemoved, Peer: out})
-	case err != nil:
+	for n := 0; ; n++ {
+		pctx, cancel := context.WithTimeout(ctx, e.probe.timeout)
+		e.stats.probesSent.Add(1)
+		ri, err := p.client.Info(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		out, changed, removed := e.peers.probed(p, ri, err, e.probe.fails, time.Now())
+		switch {
+		case removed:
+			reason := "not answering"
+			if p.suspected {
+				reason = "not answering, asked about by a neighbour"
+			}
+			e.log.Info("peer removed", "id", out.ID, "name", out.Name, "reason", reason)
+			e.disc.Forget(out.ID)
+			e.emit(Event{Kind: PeerRemoved, Peer: out})
+			return
+		case err == nil:
+			if changed {
+				e.emit(Event{Kind: PeerUpdated, Peer: out})
+			}
+			return
+		case out.ID == "":
+			return // the peer left the table meanwhile
+		}
 		e.log.Debug("probe failed", "id", p.id, "name", out.Name, "err", err)
-	case changed:
-		e.emit(Event{Kind: PeerUpdated, Peer: out})
+		if n == 0 {
+			e.disc.Check(p.id)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.probe.retry):
+		}
 	}
 }
 
@@ -109,6 +225,7 @@ func (e *Engine) probeOne(ctx context.Context, p probeTarget) {
 func (e *Engine) goodbye(fp string, _ wire.Info) {
 	for _, out := range e.peers.goodbye(fp) {
 		e.log.Info("peer removed", "id", out.ID, "name", out.Name, "reason", "goodbye")
+		e.disc.Forget(out.ID)
 		e.emit(Event{Kind: PeerRemoved, Peer: out})
 	}
 }

@@ -65,9 +65,34 @@ type peerState struct {
 	info  PeerInfo
 	fails int  // consecutive failed probes
 	busy  bool // a verification or probe is running
+	// alive is the last proof of life other than a response over client
+	// (which the client records itself): an announcement, or a request
+	// the neighbour made to us.
+	alive time.Time
+	// suspect is when another peer asked the network about this one (it
+	// missed a probe there); zero when nobody did since the last proof.
+	suspect time.Time
+	// refreshed is when its info was last fetched because an announcement
+	// named a new index version or name.
+	refreshed time.Time
 	// client is the verified connection; nil until the peer is online.
 	client *wire.Client
 }
+
+// lastAlive is the latest proof of life of st; t.mu is held.
+func (st *peerState) lastAlive() time.Time {
+	at := st.alive
+	if st.client != nil {
+		if r := st.client.LastResponse(); r.After(at) {
+			at = r
+		}
+	}
+	return at
+}
+
+// refreshEvery is the least time between two fetches of a neighbour's info
+// prompted by its announcements.
+const refreshEvery = time.Second
 
 // table is the engine's record of its neighbours: what each announced,
 // which are verified (online), how many probes in a row failed, and which
@@ -86,12 +111,16 @@ func newTable(self string) *table {
 	return &table{self: self, peers: map[string]*peerState{}}
 }
 
-// seen records an announcement. It reports whether the peer should be
-// verified now (it is not online and no verification is running); if so the
-// peer is marked busy until verified, keyChanged or verifyFailed is called.
-func (t *table) seen(a discovery.Announcement, now time.Time) (verify bool) {
+// seen records an announcement, a proof of life. It reports whether the
+// peer should be verified now (it is not online and no verification is
+// running); if so the peer is marked busy until verified, keyChanged or
+// verifyFailed is called. For an online peer whose announcement names
+// another index version (or name) than its info did, it returns a probe
+// target instead (at most every refreshEvery; the peer is marked busy until
+// probed is called), so that freshness does not wait for a probe.
+func (t *table) seen(a discovery.Announcement, now time.Time) (verify bool, refresh *probeTarget) {
 	if a.ID == t.self || a.ID == "" {
-		return false
+		return false, nil
 	}
 	addrs := make([]string, 0, len(a.Addrs))
 	for _, ip := range a.Addrs {
@@ -110,14 +139,24 @@ func (t *table) seen(a discovery.Announcement, now time.Time) (verify bool) {
 		st.info.Online = false
 		t.drop(st)
 	}
-	st.info.Name, st.info.Fingerprint, st.info.Port = a.Name, a.Fingerprint, a.Port
+	stale := st.info.Online && (a.Index != 0 && a.Index != st.info.Index || a.Name != st.info.Name)
+	st.info.Fingerprint, st.info.Port = a.Fingerprint, a.Port
+	if !st.info.Online {
+		st.info.Name = a.Name
+	}
 	st.info.Addrs = mergeAddrs(addrs, st.info.Addrs)
-	st.info.LastSeen = now
-	if st.info.Online || st.busy {
-		return false
+	st.info.LastSeen, st.alive, st.suspect = now, now, time.Time{}
+	switch {
+	case st.busy:
+		return false, nil
+	case st.info.Online && stale && st.client != nil && now.Sub(st.refreshed) >= refreshEvery:
+		st.busy, st.refreshed = true, now
+		return false, &probeTarget{id: a.ID, client: st.client}
+	case st.info.Online:
+		return false, nil
 	}
 	st.busy = true
-	return true
+	return true, nil
 }
 
 // maxRetired bounds the dropped connections kept for clear; older ones
@@ -214,27 +253,97 @@ func (t *table) verifyFailed(id string) {
 type probeTarget struct {
 	id     string
 	client *wire.Client
+	// suspected: probed because another peer asked about it and no proof
+	// of life followed; one failure then removes it.
+	suspected bool
 }
 
-// due marks every online, idle peer busy and returns them for probing; each
-// must be answered with probed.
-func (t *table) due() []probeTarget {
+// nextProbe picks the online, idle peer whose last proof of life is the
+// oldest, if that is at least minAge ago, and marks it busy; it must be
+// answered with probed. One call is one probe: the engine calls it on its
+// probe budget's timer, so the probes a peer sends do not grow with the
+// number of its neighbours.
+func (t *table) nextProbe(now time.Time, minAge time.Duration) (probeTarget, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var (
+		best   *peerState
+		bestID string
+		bestAt time.Time
+	)
+	for id, st := range t.peers {
+		if !st.info.Online || st.busy || st.client == nil {
+			continue
+		}
+		if at := st.lastAlive(); best == nil || at.Before(bestAt) {
+			best, bestID, bestAt = st, id, at
+		}
+	}
+	if best == nil || now.Sub(bestAt) < minAge {
+		return probeTarget{}, false
+	}
+	best.busy = true
+	return probeTarget{id: bestID, client: best.client}, true
+}
+
+// asked records that someone asked the network about peer id at now (a
+// neighbour of ours missed a probe of it). It reports whether id is an
+// online peer of ours.
+func (t *table) asked(id string, now time.Time) bool {
+	st := t.lockPeer(id)
+	defer t.mu.Unlock()
+	if st == nil || !st.info.Online {
+		return false
+	}
+	if st.suspect.IsZero() {
+		st.suspect = now
+	}
+	return true
+}
+
+// suspects returns the online, idle peers asked about at least grace ago
+// with no proof of life since, marked busy for probing (suspected). A
+// suspect that showed a sign of life is cleared.
+func (t *table) suspects(now time.Time, grace time.Duration) []probeTarget {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []probeTarget
 	for id, st := range t.peers {
-		if st.info.Online && !st.busy && st.client != nil {
-			st.busy = true
-			out = append(out, probeTarget{id, st.client})
+		if st.suspect.IsZero() || !st.info.Online || st.busy || st.client == nil {
+			continue
 		}
+		if st.lastAlive().After(st.suspect) {
+			st.suspect = time.Time{}
+			continue
+		}
+		if now.Sub(st.suspect) < grace {
+			continue
+		}
+		st.suspect, st.busy = time.Time{}, true
+		out = append(out, probeTarget{id: id, client: st.client, suspected: true})
 	}
 	return out
 }
 
+// aliveFP records a proof of life of the online peers presenting
+// fingerprint fp (a request they made to us).
+func (t *table) aliveFP(fp string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, st := range t.peers {
+		if st.info.Online && st.info.Fingerprint == fp {
+			st.alive = now
+		}
+	}
+}
+
 // probed records a probe's answer (err nil) or failure. After maxFails
-// failures in a row the peer is removed. It reports the peer's record,
-// whether its name or counts changed, and whether it was removed. A probe
-// of a connection that has been replaced meanwhile is ignored.
+// failures in a row (one for a suspected peer) the peer is removed. It
+// reports the peer's record, whether its name or counts changed, and
+// whether it was removed; after a failure that did not remove it the peer
+// stays busy, for the caller's quick re-probe (probed again, with the same
+// target). A probe of a connection that has been replaced meanwhile is
+// ignored.
 func (t *table) probed(p probeTarget, ri wire.Info, err error, maxFails int, now time.Time) (info PeerInfo, changed, removed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -242,17 +351,18 @@ func (t *table) probed(p probeTarget, ri wire.Info, err error, maxFails int, now
 	if !ok || st.client != p.client {
 		return PeerInfo{}, false, false
 	}
-	st.busy = false
 	if err == nil {
+		st.busy = false
 		changed = ri.Name != st.info.Name || ri.Files != st.info.Files || ri.Bytes != st.info.Bytes || ri.Index != st.info.Index
 		st.info.Name, st.info.Files, st.info.Bytes, st.info.Index = ri.Name, ri.Files, ri.Bytes, ri.Index
 		st.info.LastSeen, st.fails = now, 0
 		return st.info, changed, false
 	}
 	st.fails++
-	if st.fails < maxFails {
+	if st.fails < maxFails && !p.suspected {
 		return st.info, false, false
 	}
+	st.busy = false
 	delete(t.peers, p.id)
 	t.drop(st)
 	st.info.Online = false

@@ -3,6 +3,7 @@ package peer
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,13 +38,14 @@ func announce(id, name, fp string, port int) discovery.Announcement {
 func TestTableAddsAndVerifies(t *testing.T) {
 	tb := newTable("self")
 	now := time.Now()
-	if tb.seen(announce("self", "me", fpA, 1), now) {
+	seen := func(a discovery.Announcement, now time.Time) bool { v, _ := tb.seen(a, now); return v }
+	if seen(announce("self", "me", fpA, 1), now) {
 		t.Error("the table would verify this peer itself")
 	}
-	if !tb.seen(announce("p1", "Alice", fpA, 1000), now) {
+	if !seen(announce("p1", "Alice", fpA, 1000), now) {
 		t.Fatal("a new peer is not verified")
 	}
-	if tb.seen(announce("p1", "Alice", fpA, 1000), now) {
+	if seen(announce("p1", "Alice", fpA, 1000), now) {
 		t.Error("a second verification started while one runs")
 	}
 	if len(tb.list()) != 0 {
@@ -60,7 +62,7 @@ func TestTableAddsAndVerifies(t *testing.T) {
 	if got := info.Addrs; len(got) != 2 || got[0] != "192.0.2.2" || got[1] != "192.0.2.1" {
 		t.Errorf("addresses %v, want the fresh one first, then the older", got)
 	}
-	if tb.seen(announce("p1", "Alice", fpA, 1000), now) {
+	if seen(announce("p1", "Alice", fpA, 1000), now) {
 		t.Error("an online peer is verified again")
 	}
 	if got, _, err := tb.client("p1"); err != nil || got != c {
@@ -80,9 +82,10 @@ func TestTableAddsAndVerifies(t *testing.T) {
 func TestTableKeyChange(t *testing.T) {
 	tb := newTable("self")
 	now := time.Now()
+	seen := func(a discovery.Announcement, now time.Time) bool { v, _ := tb.seen(a, now); return v }
 	tb.seen(announce("p1", "Alice", fpA, 1000), now)
 	tb.verified("p1", wire.Info{ID: "p1", Name: "Alice"}, testClient(t), now)
-	if !tb.seen(announce("p1", "Alice", fpB, 1000), now) {
+	if !seen(announce("p1", "Alice", fpB, 1000), now) {
 		t.Fatal("another fingerprint under a known id is not verified")
 	}
 	if _, _, err := tb.client("p1"); !errors.Is(err, ErrNoPeer) {
@@ -111,8 +114,9 @@ func TestTableKeyChange(t *testing.T) {
 }
 
 // Probes keep a peer while it answers, pick up its new name, and remove it
-// after the allowed number of failures in a row; a success resets the
-// count. A goodbye removes it at once.
+// after the allowed number of failures in a row (the prober re-probing the
+// peer it holds busy); a success resets the count. A goodbye removes it at
+// once.
 func TestTableLivenessAndExpiry(t *testing.T) {
 	tb := newTable("self")
 	now := time.Now()
@@ -120,39 +124,44 @@ func TestTableLivenessAndExpiry(t *testing.T) {
 	tb.verified("p1", wire.Info{ID: "p1", Name: "Alice"}, testClient(t), now)
 	fail := errors.New("refused")
 
-	probe := func(ri wire.Info, err error) (PeerInfo, bool, bool) {
+	target := func() probeTarget {
 		t.Helper()
-		due := tb.due()
-		if len(due) != 1 {
-			t.Fatalf("%d peers due, want 1", len(due))
+		p, ok := tb.nextProbe(now, 0)
+		if !ok {
+			t.Fatal("no peer due")
 		}
-		if len(tb.due()) != 0 {
+		if _, ok := tb.nextProbe(now, 0); ok {
 			t.Fatal("a peer being probed is due again")
 		}
-		return tb.probed(due[0], ri, err, 2, now)
+		return p
 	}
-	if _, _, removed := probe(wire.Info{}, fail); removed {
+	p := target()
+	if _, _, removed := tb.probed(p, wire.Info{}, fail, 2, now); removed {
 		t.Fatal("removed after one failure of two allowed")
 	}
-	info, changed, _ := probe(wire.Info{Name: "Alice's attic"}, nil)
+	if _, ok := tb.nextProbe(now, 0); ok {
+		t.Fatal("a peer that failed a probe is handed out again before its re-probe")
+	}
+	info, changed, _ := tb.probed(p, wire.Info{Name: "Alice's attic"}, nil, 2, now)
 	if !changed || info.Name != "Alice's attic" {
 		t.Errorf("a new name is not picked up: %+v", info)
 	}
-	if _, _, removed := probe(wire.Info{}, fail); removed {
+	p = target()
+	if _, _, removed := tb.probed(p, wire.Info{}, fail, 2, now); removed {
 		t.Fatal("a success did not reset the failure count")
 	}
-	info, _, removed := probe(wire.Info{}, fail)
+	info, _, removed := tb.probed(p, wire.Info{}, fail, 2, now)
 	if !removed || info.Online {
 		t.Fatalf("not removed after two failures in a row: %+v", info)
 	}
-	if len(tb.list()) != 0 || len(tb.due()) != 0 {
+	if _, ok := tb.nextProbe(now, 0); ok || len(tb.list()) != 0 {
 		t.Error("an expired peer is still in the table")
 	}
 
 	tb.seen(announce("p2", "Bob", fpB, 1001), now)
 	c := testClient(t)
 	tb.verified("p2", wire.Info{ID: "p2", Name: "Bob"}, c, now)
-	stale := tb.due()[0]
+	stale, _ := tb.nextProbe(now, 0)
 	tb.seen(announce("p2", "Bob", fpA, 1001), now) // a new key: the probed client is replaced
 	if _, _, removed := tb.probed(stale, wire.Info{}, fail, 1, now); removed {
 		t.Error("a probe of a replaced connection removed the peer")
@@ -166,6 +175,65 @@ func TestTableLivenessAndExpiry(t *testing.T) {
 	}
 	if len(tb.list()) != 0 {
 		t.Error("a peer that said goodbye is listed")
+	}
+}
+
+// The probe budget hands out one peer per call, the one with the oldest
+// proof of life, and none while every proof is fresher than minAge; an
+// announcement and a request from the peer are proofs of life.
+func TestTableProbeBudget(t *testing.T) {
+	tb := newTable("self")
+	t0 := time.Now()
+	for i, id := range []string{"p1", "p2", "p3"} {
+		fp := strings.Repeat(string(rune('a'+i)), 64)
+		tb.seen(announce(id, id, fp, 1000+i), t0.Add(time.Duration(i)*time.Second))
+		tb.verified(id, wire.Info{ID: id, Name: id}, testClient(t), t0)
+	}
+	// verified does not prove life beyond the announcement: p1 is the oldest.
+	if _, ok := tb.nextProbe(t0.Add(2*time.Second), 10*time.Second); ok {
+		t.Fatal("a probe while every proof of life is fresh")
+	}
+	now := t0.Add(time.Minute)
+	tb.seen(announce("p1", "p1", strings.Repeat("a", 64), 1000), now) // p1 announces: fresh
+	tb.aliveFP(strings.Repeat("b", 64), now)                          // p2 made a request: fresh
+	p, ok := tb.nextProbe(now, 10*time.Second)
+	if !ok || p.id != "p3" {
+		t.Fatalf("nextProbe = %+v, %v; want p3, the only one without a fresh proof", p, ok)
+	}
+	if _, ok := tb.nextProbe(now, 10*time.Second); ok {
+		t.Error("a second probe handed out while the others are fresh")
+	}
+	tb.probed(p, wire.Info{Name: "p3"}, nil, 2, now)
+}
+
+// A peer asked about is probed after grace unless it shows a sign of life
+// first; a suspected peer is removed at its first failed probe.
+func TestTableSuspects(t *testing.T) {
+	tb := newTable("self")
+	t0 := time.Now()
+	fp1, fp2 := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	for _, x := range []struct{ id, fp string }{{"p1", fp1}, {"p2", fp2}} {
+		tb.seen(announce(x.id, x.id, x.fp, 1000), t0)
+		tb.verified(x.id, wire.Info{ID: x.id, Name: x.id}, testClient(t), t0)
+	}
+	if tb.asked("nobody", t0) {
+		t.Error("a question about an unknown peer was taken")
+	}
+	tb.asked("p1", t0.Add(time.Second))
+	tb.asked("p2", t0.Add(time.Second))
+	if got := tb.suspects(t0.Add(1500*time.Millisecond), time.Second); len(got) != 0 {
+		t.Fatalf("suspects probed before grace: %+v", got)
+	}
+	tb.aliveFP(fp2, t0.Add(1200*time.Millisecond)) // p2 answers the question
+	got := tb.suspects(t0.Add(3*time.Second), time.Second)
+	if len(got) != 1 || got[0].id != "p1" || !got[0].suspected {
+		t.Fatalf("suspects = %+v, want p1 only", got)
+	}
+	if again := tb.suspects(t0.Add(4*time.Second), time.Second); len(again) != 0 {
+		t.Errorf("suspects handed out twice: %+v", again)
+	}
+	if _, _, removed := tb.probed(got[0], wire.Info{}, errors.New("timeout"), 2, t0.Add(4*time.Second)); !removed {
+		t.Error("a suspected peer that failed its probe was kept")
 	}
 }
 

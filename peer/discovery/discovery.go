@@ -7,15 +7,21 @@
 // host name of its own, "porch-<first 8 characters of the id>.local.", so
 // that several copies on one machine, or in several network namespaces of
 // one machine, never answer for each other's addresses. The TXT record
-// carries v=1, id=, name= (the display name) and fp= (the SHA-256 fingerprint
-// of the peer's TLS certificate, in hex). Everything received from the
-// network is parsed strictly (see ParseTXT) before it is reported.
+// carries v=1, id=, name= (the display name), fp= (the SHA-256 fingerprint
+// of the peer's TLS certificate, in hex) and iv= (the version of its index).
+// Everything received from the network is parsed strictly (see ParseTXT)
+// before it is reported.
+//
+// zeroconf registers and answers; browsing is this package's own (see
+// browse.go), because zeroconf's resolver floods a busy link and never
+// reports a changed TXT record.
 //
 // What discovery does not do: it keeps no peer table and knows nothing about
-// liveness. zeroconf does not report departures (it drops the TTL=0 goodbyes
-// peers send), so every report means only "seen just now"; expiry, goodbyes
-// and probes belong to the engine in package peer. It does not check
-// fingerprints either: the transport does, when it connects.
+// liveness. It does not report departures (goodbyes reach the engine over
+// HTTPS), so every report means only "seen just now"; expiry, goodbyes and
+// probes belong to the engine in package peer, which may ask the link about
+// a peer it suspects (Check). It does not check fingerprints either: the
+// transport does, when it connects.
 package discovery
 
 import (
@@ -39,10 +45,15 @@ const (
 )
 
 const (
-	// rebrowseInterval is how often a fresh browse starts: zeroconf backs
-	// its queries off to once a minute, and a fresh browse both queries at
-	// once and reports every peer that answers again.
-	rebrowseInterval = 15 * time.Second
+	// rebrowseInterval is the longest interval between two browse queries
+	// (jittered by ±20%); see browse.go.
+	rebrowseInterval = browseCap
+
+	// indexEvery is the least time between two re-registrations for a new
+	// index version alone, so that hashing a big share, which moves the
+	// version again and again, costs the link at most one announcement
+	// every few seconds. A new name or address re-registers at once.
+	indexEvery = 5 * time.Second
 
 	// addrCheckInterval is how often the announcer looks for changed
 	// interface addresses (and retries a failed registration).
@@ -65,13 +76,14 @@ const (
 // ErrRunning is returned by Run when the Discovery is already running.
 var ErrRunning = errors.New("discovery: already running")
 
-// Announcement is what a peer publishes: ID, Name and Fingerprint travel in
-// the TXT record (v=1, id=, name=, fp=), Port in the SRV record and Addrs in
-// the A and AAAA records of its host name.
+// Announcement is what a peer publishes: ID, Name, Fingerprint and Index
+// travel in the TXT record (v=1, id=, name=, fp=, iv=), Port in the SRV
+// record and Addrs in the A and AAAA records of its host name.
 type Announcement struct {
 	ID          string       // peer id: a UUID in canonical lower-case form
 	Name        string       // display name: at most MaxNameLen bytes of UTF-8, no control characters
 	Fingerprint string       // TLS certificate fingerprint: 64 lower-case hex digits
+	Index       uint64       // version of the peer's index; 0 when it announces none (older peers)
 	Port        int          // TCP port of the peer's HTTPS server, 1..65535
 	Addrs       []netip.Addr // the peer's addresses; IPv6 link-local ones carry a zone when it is known
 }
@@ -95,10 +107,11 @@ type Options struct {
 // Discovery announces this peer and browses for others. Create it with New
 // and start it with Run.
 //
-// Run owns the zeroconf server and resolvers; SetAnnounce and SetName may be
-// called from any goroutine, at any time (also before Run or from inside the
-// found callback) and never block: they record the wish under a mutex and
-// wake the goroutine that registers.
+// Run owns the zeroconf server and the browsing sockets; SetAnnounce,
+// SetName, SetIndex, Check and Forget may be called from any goroutine, at
+// any time (also before Run or from inside the callbacks) and never block:
+// they record the wish under a mutex and wake the goroutine concerned (Check
+// and Forget do nothing unless Run is running).
 type Discovery struct {
 	log    *slog.Logger
 	ifaces []net.Interface
@@ -114,7 +127,9 @@ type Discovery struct {
 	mu       sync.Mutex // guards the fields below
 	announce bool
 	name     string
+	index    uint64
 	running  bool
+	br       *browser // while Run runs
 }
 
 // New checks opts and resolves the interfaces to use. It does not touch the
@@ -191,6 +206,48 @@ func (d *Discovery) SetName(name string) {
 	}
 }
 
+// SetIndex changes the announced index version. Neighbours hear it within
+// about a second, or indexEvery after the previous change if that was
+// sooner; several changes in between are announced as the last one. Safe
+// for concurrent use; does not block.
+func (d *Discovery) SetIndex(v uint64) {
+	d.mu.Lock()
+	changed := d.index != v
+	d.index = v
+	d.mu.Unlock()
+	if changed {
+		d.wake()
+	}
+}
+
+// Check asks the link whether the peer id is still there, with a multicast
+// question for its instance: a live peer answers everyone at once, and
+// neighbours that hear the question (reported to Run's asked callback) can
+// look for themselves when no answer comes. At most one question per peer
+// every few seconds; does nothing unless Run is running. Safe for concurrent
+// use; sends one datagram per interface and does not wait for an answer.
+func (d *Discovery) Check(id string) {
+	if b := d.browser(); b != nil {
+		b.check(id)
+	}
+}
+
+// Forget drops what was heard of peer id, so that it is no longer listed as
+// a known answer and is reported again when it next answers; a browse query
+// follows within about a second. The engine calls it when it has dropped
+// the peer. Safe for concurrent use; does not block.
+func (d *Discovery) Forget(id string) {
+	if b := d.browser(); b != nil {
+		b.forget(id)
+	}
+}
+
+func (d *Discovery) browser() *browser {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.br
+}
+
 func (d *Discovery) wake() {
 	select {
 	case d.kick <- struct{}{}:
@@ -199,21 +256,26 @@ func (d *Discovery) wake() {
 }
 
 // Run announces (when asked to) and browses until ctx ends, calling found for
-// every valid announcement of another peer it sees. found is called from one
-// goroutine at a time, with the latest announcement of that peer; a peer is
-// reported again on every periodic re-browse (about every 15 s) and whenever
-// it re-announces, so a call means "seen now". The Announcement (and its
-// Addrs) is the callee's to keep. found must return quickly and
-// must not call Run; it may call SetName and SetAnnounce. A nil found is
-// allowed.
+// every valid announcement of another peer it hears, and asked (if not nil)
+// with the id of every Porch peer another host asks the link about (see
+// Check). Both are called from Run's goroutines, found from one at a time,
+// with the latest announcement of that peer; a peer is reported whenever a
+// datagram about it arrives (an answer to a browse query, or an unsolicited
+// announcement when it starts or changes its name or index), so a call means
+// "seen now". Known peers do not answer the periodic queries (known-answer
+// suppression), so their reports are rare once known. The Announcement (and
+// its Addrs) is the callee's to keep. found and asked must return quickly
+// and must not call Run; they may call the setters, Check and Forget. A nil
+// found is allowed.
 //
 // When ctx ends Run sends a goodbye (if announcing), shuts zeroconf down,
-// waits for every goroutine it started and returns nil. Because zeroconf's
-// announcement goroutine cannot be interrupted, Run may wait up to about 3.6 s
-// after the most recent registration; zeroconf's socket readers end as soon
-// as their sockets close, moments after Run returns. Run fails at once with
-// ErrRunning if already running, or when it cannot open an mDNS socket.
-func (d *Discovery) Run(ctx context.Context, found func(Announcement)) error {
+// closes its sockets, waits for every goroutine it started and returns nil.
+// Because zeroconf's announcement goroutine cannot be interrupted, Run may
+// wait up to about 3.6 s after the most recent registration; zeroconf's
+// socket readers end as soon as their sockets close, moments after Run
+// returns. Run fails at once with ErrRunning if already running, or when it
+// cannot open an mDNS socket.
+func (d *Discovery) Run(ctx context.Context, found func(Announcement), asked func(id string)) error {
 	d.mu.Lock()
 	if d.running {
 		d.mu.Unlock()
@@ -223,106 +285,46 @@ func (d *Discovery) Run(ctx context.Context, found func(Announcement)) error {
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
-		d.running = false
+		d.running, d.br = false, nil
 		d.mu.Unlock()
 	}()
 	if found == nil {
 		found = func(Announcement) {}
 	}
 
-	ipType, res, err := d.firstResolver()
+	socks, err := openSockets(d.ifaces)
 	if err != nil {
-		return err
+		return fmt.Errorf("discovery: cannot open mDNS sockets on %s: %w",
+			strings.Join(ifaceNames(d.ifaces), ", "), err)
 	}
-	d.log.Debug("discovery starting", "ifaces", ifaceNames(d.ifaces), "host", d.host, "id", d.self.ID)
+	family := "IPv4"
+	if socks.six {
+		family = "IPv6"
+	}
+	d.log.Debug("discovery starting", "ifaces", ifaceNames(d.ifaces), "host", d.host, "id", d.self.ID, "browse", family)
+
+	entries := make(chan Announcement)
+	b := &browser{d: d, s: socks, found: entries, asked: asked,
+		cache: map[string]*cached{}, lastCheck: map[string]time.Time{}, requery: make(chan struct{}, 1)}
+	d.mu.Lock()
+	d.br = b
+	d.mu.Unlock()
 
 	var wg sync.WaitGroup
-	entries := make(chan *zeroconf.ServiceEntry)
 	wg.Go(func() { d.announceLoop(ctx) })
-	wg.Go(func() { d.browseLoop(ctx, ipType, res, entries, &wg) })
+	wg.Go(func() { b.read(ctx, socks.listen) })
+	wg.Go(func() { b.read(ctx, socks.query) })
+	wg.Go(func() { b.loop(ctx) })
 	for {
 		select {
-		case e := <-entries:
-			if a, ok := d.accept(e); ok {
-				found(a)
-			}
+		case a := <-entries:
+			d.log.Debug("seen", "id", a.ID, "name", a.Name, "port", a.Port, "addrs", a.Addrs, "iv", a.Index)
+			found(a)
 		case <-ctx.Done():
+			socks.close()
 			wg.Wait()
 			d.log.Debug("discovery stopped")
 			return nil
-		}
-	}
-}
-
-// firstResolver opens the first browsing sockets, preferring IPv4 and IPv6
-// together and falling back to one family where the other cannot join the
-// mDNS group (for example IPv6 disabled).
-func (d *Discovery) firstResolver() (zeroconf.IPType, *zeroconf.Resolver, error) {
-	var errs []error
-	for _, t := range []zeroconf.IPType{zeroconf.IPv4AndIPv6, zeroconf.IPv4, zeroconf.IPv6} {
-		res, err := d.newResolver(t)
-		if err == nil {
-			return t, res, nil
-		}
-		errs = append(errs, err)
-	}
-	return 0, nil, fmt.Errorf("discovery: cannot open mDNS sockets on %s: %w",
-		strings.Join(ifaceNames(d.ifaces), ", "), errors.Join(errs...))
-}
-
-func (d *Discovery) newResolver(t zeroconf.IPType) (*zeroconf.Resolver, error) {
-	return zeroconf.NewResolver(zeroconf.SelectIfaces(d.ifaces), zeroconf.SelectIPTraffic(t))
-}
-
-// browseLoop starts a fresh browse every d.rebrowse and ends the previous one
-// only once the next one listens, so there is no gap. Each browse's entries
-// are forwarded to out until ctx ends; after that they are drained and
-// dropped, because zeroconf blocks on its channel until it has closed it.
-func (d *Discovery) browseLoop(ctx context.Context, t zeroconf.IPType, res *zeroconf.Resolver, out chan<- *zeroconf.ServiceEntry, wg *sync.WaitGroup) {
-	var prev context.CancelFunc
-	defer func() {
-		if prev != nil {
-			prev()
-		}
-	}()
-	timer := time.NewTimer(d.rebrowse)
-	defer timer.Stop()
-	for {
-		if res == nil {
-			var err error
-			if res, err = d.newResolver(t); err != nil {
-				d.log.Debug("browse: cannot open mDNS sockets", "err", err)
-			}
-		}
-		if res != nil {
-			rctx, cancel := context.WithCancel(ctx)
-			in := make(chan *zeroconf.ServiceEntry)
-			// zeroconf closes in once rctx ends, also when Browse fails.
-			wg.Go(func() {
-				for e := range in {
-					select {
-					case out <- e:
-					case <-ctx.Done():
-					}
-				}
-			})
-			if err := res.Browse(rctx, ServiceType, Domain, in); err != nil {
-				d.log.Debug("browse failed", "err", err)
-				cancel()
-			} else {
-				d.log.Debug("browse started")
-				if prev != nil {
-					prev()
-				}
-				prev = cancel
-			}
-			res = nil
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-			timer.Reset(d.rebrowse)
 		}
 	}
 }
@@ -331,23 +333,30 @@ func (d *Discovery) browseLoop(ctx context.Context, t zeroconf.IPType, res *zero
 type regState struct {
 	on    bool
 	name  string
+	index uint64
 	addrs string // localAddrs joined, to notice address changes
 }
 
 func (d *Discovery) wanted() regState {
 	d.mu.Lock()
-	on, name := d.announce, d.name
+	on, name, index := d.announce, d.name, d.index
 	d.mu.Unlock()
 	if !on || d.self.Port == 0 {
 		return regState{}
 	}
-	return regState{on: true, name: name, addrs: joinAddrs(localAddrs(d.ifaces))}
+	return regState{on: true, name: name, index: index, addrs: joinAddrs(localAddrs(d.ifaces))}
 }
 
 // announceLoop owns the zeroconf server. It registers, re-registers on a new
-// name or new addresses, and unregisters, keeping every server up at least
-// minUp; when ctx ends it unregisters and waits out zeroconf's announcement
-// goroutine.
+// name, index version or addresses, and unregisters, keeping every server up
+// at least minUp and re-registering for a new index version alone at most
+// every indexEvery; when ctx ends it unregisters and waits out zeroconf's
+// announcement goroutine.
+//
+// A new TXT record is announced by registering again rather than with
+// zeroconf's Server.SetText: SetText writes the record while the server's
+// receiving goroutines read it to answer queries, unsynchronised (a data
+// race, and a torn slice could be read past its end).
 func (d *Discovery) announceLoop(ctx context.Context) {
 	var (
 		srv     *zeroconf.Server
@@ -368,8 +377,15 @@ func (d *Discovery) announceLoop(ctx context.Context) {
 	}
 	check := time.NewTicker(d.addrCheck)
 	defer check.Stop()
+	indexTimer := time.NewTimer(time.Hour)
+	indexTimer.Stop()
+	defer indexTimer.Stop()
 	for {
-		if want := d.wanted(); want != cur {
+		want := d.wanted()
+		onlyIndex := cur.on && want.on && want.name == cur.name && want.addrs == cur.addrs && want.index != cur.index
+		if wait := indexEvery - time.Since(regAt); onlyIndex && wait > 0 {
+			indexTimer.Reset(wait)
+		} else if want != cur {
 			stop()
 			cur = regState{}
 			if want.on {
@@ -392,6 +408,7 @@ func (d *Discovery) announceLoop(ctx context.Context) {
 			return
 		case <-d.kick:
 		case <-check.C:
+		case <-indexTimer.C:
 		}
 	}
 }
@@ -401,64 +418,14 @@ func (d *Discovery) register(want regState) (*zeroconf.Server, error) {
 		return nil, fmt.Errorf("no address to announce on %s", strings.Join(ifaceNames(d.ifaces), ", "))
 	}
 	a := d.self
-	a.Name = want.name
+	a.Name, a.Index = want.name, want.index
 	srv, err := zeroconf.RegisterProxy(a.ID, ServiceType, Domain, a.Port, d.host,
 		strings.Split(want.addrs, " "), buildTXT(a), d.ifaces)
 	if err != nil {
 		return nil, err
 	}
-	d.log.Debug("registered", "instance", a.ID, "host", d.host, "name", a.Name, "port", a.Port, "addrs", want.addrs)
+	d.log.Debug("registered", "instance", a.ID, "host", d.host, "name", a.Name, "port", a.Port, "addrs", want.addrs, "iv", want.index)
 	return srv, nil
-}
-
-// accept turns a zeroconf entry into an Announcement, or rejects it: wrong
-// TXT, a port of 0, an instance name that is not the announced id, no usable
-// address, or this peer itself.
-func (d *Discovery) accept(e *zeroconf.ServiceEntry) (Announcement, bool) {
-	a, err := ParseTXT(e.Text)
-	if err != nil {
-		d.log.Debug("ignoring entry", "instance", clip(e.Instance), "err", err)
-		return Announcement{}, false
-	}
-	if a.ID == d.self.ID {
-		return Announcement{}, false
-	}
-	if e.Instance != a.ID {
-		d.log.Debug("ignoring entry: instance name is not its id", "instance", clip(e.Instance), "id", a.ID)
-		return Announcement{}, false
-	}
-	if e.Port < 1 || e.Port > 65535 {
-		d.log.Debug("ignoring entry: bad port", "id", a.ID, "port", e.Port)
-		return Announcement{}, false
-	}
-	a.Port = e.Port
-	zone := ""
-	if len(d.ifaces) == 1 {
-		zone = d.ifaces[0].Name
-	}
-	for _, ip := range append(append([]net.IP(nil), e.AddrIPv4...), e.AddrIPv6...) {
-		if len(a.Addrs) == maxAddrs {
-			break
-		}
-		addr, ok := netip.AddrFromSlice(ip)
-		if !ok {
-			continue
-		}
-		addr = addr.Unmap()
-		if addr.IsUnspecified() || addr.IsMulticast() {
-			continue
-		}
-		if addr.Is6() && addr.IsLinkLocalUnicast() && zone != "" {
-			addr = addr.WithZone(zone)
-		}
-		a.Addrs = appendUnique(a.Addrs, addr)
-	}
-	if len(a.Addrs) == 0 {
-		d.log.Debug("ignoring entry: no usable address", "id", a.ID)
-		return Announcement{}, false
-	}
-	d.log.Debug("seen", "id", a.ID, "name", a.Name, "port", a.Port, "addrs", a.Addrs)
-	return a, true
 }
 
 func joinAddrs(addrs []netip.Addr) string {

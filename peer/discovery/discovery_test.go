@@ -34,6 +34,7 @@ type testPeer struct {
 	mu    sync.Mutex
 	seen  map[string]Announcement
 	calls map[string]int
+	asked map[string]int
 
 	cancel context.CancelFunc
 	done   chan error
@@ -71,12 +72,24 @@ func newTestPeer(t *testing.T, name string, announce bool, configure func(*Disco
 	if configure != nil {
 		configure(d)
 	}
-	p := &testPeer{d: d, self: self, seen: map[string]Announcement{}, calls: map[string]int{}, done: make(chan error, 1)}
+	p := &testPeer{d: d, self: self, seen: map[string]Announcement{}, calls: map[string]int{}, asked: map[string]int{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	go func() { p.done <- d.Run(ctx, p.found) }()
+	go func() { p.done <- d.Run(ctx, p.found, p.wasAsked) }()
 	t.Cleanup(func() { p.stop(t) })
 	return p
+}
+
+func (p *testPeer) wasAsked(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.asked[id]++
+}
+
+func (p *testPeer) askedAbout(id string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.asked[id]
 }
 
 func (p *testPeer) found(a Announcement) {
@@ -205,16 +218,59 @@ func TestSetAnnounceOffHides(t *testing.T) {
 	carol.waitSees(t, bob, nil)
 }
 
-func TestRebrowseReportsAgain(t *testing.T) {
+// Once known, a peer is listed as a known answer and does not answer the
+// periodic browse queries; forgotten, it is asked for and reported again.
+func TestKnownAnswersAndForget(t *testing.T) {
 	if !netns.Isolate(t) {
 		return
 	}
-	alice := newTestPeer(t, "Alice", true, func(d *Discovery) { d.rebrowse = 500 * time.Millisecond })
+	alice := newTestPeer(t, "Alice", true, func(d *Discovery) { d.rebrowse = 300 * time.Millisecond })
 	bob := newTestPeer(t, "Bob", true, nil)
 	alice.waitSees(t, bob, nil)
-	waitFor(t, seenWithin, "alice reports bob again on re-browse", func() bool {
+	// Bob's own announcements (at most three, the last about 3.6 s after he
+	// registered) end; then nothing more is reported while alice queries.
+	time.Sleep(announceLinger + time.Second)
+	_, before := alice.lookup(bob.self.ID)
+	time.Sleep(2 * time.Second) // several queries at the 300 ms cap
+	if _, after := alice.lookup(bob.self.ID); after != before {
+		t.Errorf("bob reported %d more times while known; known-answer suppression should keep him silent", after-before)
+	}
+	alice.d.Forget(bob.self.ID)
+	waitFor(t, seenWithin, "alice reports bob again after Forget", func() bool {
 		_, n := alice.lookup(bob.self.ID)
-		return n >= 3
+		return n > before
+	})
+}
+
+// A new index version is announced and reported with the announcement.
+func TestIndexIsAnnounced(t *testing.T) {
+	if !netns.Isolate(t) {
+		return
+	}
+	alice := newTestPeer(t, "Alice", true, nil)
+	bob := newTestPeer(t, "Bob", true, nil)
+	alice.waitSees(t, bob, nil)
+	bob.d.SetIndex(17)
+	alice.waitSees(t, bob, func(a Announcement) bool { return a.Index == 17 })
+}
+
+// Check asks the link about a peer: the others hear the question, and the
+// peer's answer reaches them as a report.
+func TestCheckIsHeardAndAnswered(t *testing.T) {
+	if !netns.Isolate(t) {
+		return
+	}
+	alice := newTestPeer(t, "Alice", true, nil)
+	bob := newTestPeer(t, "Bob", true, nil)
+	carol := newTestPeer(t, "Carol", false, nil)
+	carol.waitSees(t, bob, nil)
+	time.Sleep(announceLinger)
+	_, before := carol.lookup(bob.self.ID)
+	alice.d.Check(bob.self.ID)
+	waitFor(t, seenWithin, "carol hears alice's question about bob", func() bool { return carol.askedAbout(bob.self.ID) > 0 })
+	waitFor(t, seenWithin, "carol hears bob's answer", func() bool {
+		_, n := carol.lookup(bob.self.ID)
+		return n > before
 	})
 }
 
@@ -227,7 +283,7 @@ func TestRunStopsCleanly(t *testing.T) {
 	bob := newTestPeer(t, "Bob", true, nil)
 	alice.waitSees(t, bob, nil)
 
-	if err := alice.d.Run(context.Background(), nil); !errors.Is(err, ErrRunning) {
+	if err := alice.d.Run(context.Background(), nil, nil); !errors.Is(err, ErrRunning) {
 		t.Errorf("second Run: got %v, want ErrRunning", err)
 	}
 	// Churn right before shutdown: registrations that are milliseconds old
@@ -251,7 +307,7 @@ func TestRunStopsCleanly(t *testing.T) {
 	// A stopped Discovery can run again.
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if err := alice.d.Run(ctx, nil); err != nil {
+	if err := alice.d.Run(ctx, nil, nil); err != nil {
 		t.Errorf("Run after Run: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package discovery
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -24,6 +25,11 @@ const (
 	keyID          = "id"
 	keyName        = "name"
 	keyFingerprint = "fp"
+	keyIndex       = "iv"
+
+	// maxIndexDigits is the most decimal digits of an index version (the
+	// largest uint64 has 20).
+	maxIndexDigits = 20
 
 	// maxTXTEntries bounds how many TXT strings of one remote entry are
 	// looked at; a well-formed Porch entry has four.
@@ -52,7 +58,10 @@ var (
 // It requires v=1, an id that is a UUID in canonical lower-case form, a
 // fingerprint of exactly 64 hex digits (returned lower-case) and a name of at
 // most MaxNameLen bytes of valid UTF-8 without control characters (the name
-// may be empty; an absent name is treated as empty). Keys are matched case-
+// may be empty; an absent name is treated as empty). The index version iv is
+// optional (peers before it announce none; Index is then 0) and, when
+// present, must be a decimal number without sign or leading zeros that fits
+// in 64 bits. Keys are matched case-
 // insensitively as RFC 6763 asks; unknown keys and keys without "=" are
 // ignored, so later versions can add keys; a known key given twice is an
 // error because the two values cannot be told apart safely.
@@ -76,7 +85,7 @@ func ParseTXT(txt []string) (Announcement, error) {
 		}
 		k = strings.ToLower(k)
 		switch k {
-		case keyVersion, keyID, keyName, keyFingerprint:
+		case keyVersion, keyID, keyName, keyFingerprint, keyIndex:
 		default:
 			continue
 		}
@@ -93,6 +102,10 @@ func ParseTXT(txt []string) (Announcement, error) {
 			a.Name = v
 		case keyFingerprint:
 			a.Fingerprint = v
+		case keyIndex:
+			if a.Index, err = parseIndex(v); err != nil {
+				return Announcement{}, err
+			}
 		}
 	}
 	if version != Version {
@@ -121,7 +134,26 @@ func buildTXT(a Announcement) []string {
 		keyID + "=" + a.ID,
 		keyName + "=" + strings.ReplaceAll(a.Name, `\`, `\\`),
 		keyFingerprint + "=" + a.Fingerprint,
+		keyIndex + "=" + strconv.FormatUint(a.Index, 10),
 	}
+}
+
+// parseIndex parses the value of iv: 1 to 20 decimal digits, no leading
+// zero (but "0"), at most the largest uint64.
+func parseIndex(v string) (uint64, error) {
+	if v == "" || len(v) > maxIndexDigits || len(v) > 1 && v[0] == '0' {
+		return 0, fmt.Errorf("%w: index version %q", ErrTXT, clip(v))
+	}
+	for i := 0; i < len(v); i++ {
+		if !isDigit(v[i]) {
+			return 0, fmt.Errorf("%w: index version %q", ErrTXT, clip(v))
+		}
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: index version %q out of range", ErrTXT, clip(v))
+	}
+	return n, nil
 }
 
 // unescapeTXT turns one TXT string from DNS presentation format (\DDD and

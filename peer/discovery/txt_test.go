@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
-	"github.com/grandcat/zeroconf"
 	"github.com/miekg/dns"
 )
 
@@ -79,6 +79,15 @@ var parseTXTCases = []struct {
 	{"duplicate name", txt("NAME=Mallory"), "", ErrTXT},
 	{"trailing backslash", txt(`x=\`), "", ErrTXT},
 	{"escape over 255", txt(`x=\256`), "", ErrTXT},
+	{"index version", txt("iv=42"), "Alice", nil},
+	{"index version 0", txt("iv=0"), "Alice", nil},
+	{"largest index version", txt("iv=18446744073709551615"), "Alice", nil},
+	{"index version too big", txt("iv=18446744073709551616"), "", ErrTXT},
+	{"index version leading zero", txt("iv=042"), "", ErrTXT},
+	{"index version signed", txt("iv=+4"), "", ErrTXT},
+	{"index version empty", txt("iv="), "", ErrTXT},
+	{"index version not a number", txt("iv=4x"), "", ErrTXT},
+	{"duplicate index version", txt("iv=1", "IV=2"), "", ErrTXT},
 	{"too many strings", txt(strings.Split(strings.Repeat("x=1,", 40), ",")...), "", ErrTXT},
 }
 
@@ -125,12 +134,12 @@ func wireTXT(t testing.TB, txt []string) []string {
 
 func TestTXTRoundTripsThroughDNS(t *testing.T) {
 	for _, name := range []string{"Alice", "", `back\slash`, `\065`, `"quoted"`, "Zoë ☀ 日本", strings.Repeat("é", 32), `\`} {
-		self := Announcement{ID: goodID, Name: cleanName(name), Fingerprint: goodFP}
+		self := Announcement{ID: goodID, Name: cleanName(name), Fingerprint: goodFP, Index: 1<<40 + 7}
 		a, err := ParseTXT(wireTXT(t, buildTXT(self)))
 		if err != nil {
 			t.Fatalf("name %q: %v", name, err)
 		}
-		if a.Name != name || a.ID != goodID || a.Fingerprint != goodFP {
+		if a.Name != name || a.ID != goodID || a.Fingerprint != goodFP || a.Index != self.Index {
 			t.Errorf("name %q came back as %+v", name, a)
 		}
 	}
@@ -180,22 +189,57 @@ func testDiscovery(t *testing.T, ifaces []net.Interface) *Discovery {
 	return &Discovery{log: nopLogger(), ifaces: ifaces, self: Announcement{ID: "11111111-2222-4333-8444-555555555555"}}
 }
 
-func entry(instance string, port int, text []string, ips ...string) *zeroconf.ServiceEntry {
-	e := zeroconf.NewServiceEntry(instance, ServiceType, Domain)
-	e.Port = port
-	e.Text = text
+// response is a zeroconf responder's answer about instance: PTR, SRV (on host
+// "porch-test.local.") and TXT in the answers, the addresses in the extras.
+func response(instance string, port int, text []string, ips ...string) *dns.Msg {
+	svc := ServiceType + "." + Domain
+	name := instance + "." + svc
+	host := "porch-test.local."
+	m := new(dns.Msg)
+	m.Response = true
+	hdr := func(n string, t uint16) dns.RR_Header {
+		return dns.RR_Header{Name: n, Rrtype: t, Class: dns.ClassINET, Ttl: 3200}
+	}
+	m.Answer = []dns.RR{
+		&dns.PTR{Hdr: hdr(svc, dns.TypePTR), Ptr: name},
+		&dns.SRV{Hdr: hdr(name, dns.TypeSRV), Port: uint16(port), Target: host},
+		&dns.TXT{Hdr: hdr(name, dns.TypeTXT), Txt: text},
+	}
 	for _, s := range ips {
 		ip := net.ParseIP(s)
 		if ip.To4() != nil {
-			e.AddrIPv4 = append(e.AddrIPv4, ip)
+			m.Extra = append(m.Extra, &dns.A{Hdr: hdr(host, dns.TypeA), A: ip})
 		} else {
-			e.AddrIPv6 = append(e.AddrIPv6, ip)
+			m.Extra = append(m.Extra, &dns.AAAA{Hdr: hdr(host, dns.TypeAAAA), AAAA: ip})
 		}
 	}
-	return e
+	return m
 }
 
-func TestAccept(t *testing.T) {
+// testBrowser is a browser without sockets whose reports and questions are
+// collected.
+func testBrowser(d *Discovery) (*browser, chan Announcement, chan string) {
+	found, asked := make(chan Announcement, 64), make(chan string, 64)
+	b := &browser{d: d, found: found, asked: func(id string) { asked <- id },
+		cache: map[string]*cached{}, lastCheck: map[string]time.Time{}, requery: make(chan struct{}, 1)}
+	return b, found, asked
+}
+
+// through packs m and unpacks it again, as it travels.
+func through(t *testing.T, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	buf, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out dns.Msg
+	if err := out.Unpack(buf); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func TestHandleResponse(t *testing.T) {
 	d := testDiscovery(t, []net.Interface{{Index: 7, Name: "eth0"}})
 	own := "11111111-2222-4333-8444-555555555555"
 	many := make([]string, 40)
@@ -204,26 +248,33 @@ func TestAccept(t *testing.T) {
 	}
 	cases := []struct {
 		name  string
-		e     *zeroconf.ServiceEntry
+		m     *dns.Msg
 		ok    bool
 		addrs []string
 	}{
-		{"good", entry(goodID, 8443, txt(), "192.0.2.1", "2001:db8::1"), true, []string{"192.0.2.1", "2001:db8::1"}},
-		{"link-local gets the zone", entry(goodID, 8443, txt(), "fe80::1"), true, []string{"fe80::1%eth0"}},
-		{"mapped, duplicate, unspecified, multicast dropped", entry(goodID, 8443, txt(), "::ffff:192.0.2.1", "192.0.2.1", "0.0.0.0", "224.0.0.251", "ff02::fb"), true, []string{"192.0.2.1"}},
-		{"addresses bounded", entry(goodID, 8443, txt(), many...), true, many[:maxAddrs]},
-		{"own id", entry(own, 8443, replace(txt(), "id=", "id="+own), "192.0.2.1"), false, nil},
-		{"instance is not the id", entry("alice", 8443, txt(), "192.0.2.1"), false, nil},
-		{"port 0", entry(goodID, 0, txt(), "192.0.2.1"), false, nil},
-		{"port too big", entry(goodID, 70000, txt(), "192.0.2.1"), false, nil},
-		{"no usable address", entry(goodID, 8443, txt(), "0.0.0.0"), false, nil},
-		{"bad txt", entry(goodID, 8443, replace(txt(), "v=", "v=0"), "192.0.2.1"), false, nil},
+		{"good", response(goodID, 8443, txt(), "192.0.2.1", "2001:db8::1"), true, []string{"192.0.2.1", "2001:db8::1"}},
+		{"link-local gets the zone", response(goodID, 8443, txt(), "fe80::1"), true, []string{"fe80::1%eth0"}},
+		{"mapped, duplicate, unspecified, multicast dropped", response(goodID, 8443, txt(), "::ffff:192.0.2.1", "192.0.2.1", "0.0.0.0", "224.0.0.251", "ff02::fb"), true, []string{"192.0.2.1"}},
+		{"addresses bounded", response(goodID, 8443, txt(), many...), true, many[:maxAddrs]},
+		{"own id", response(own, 8443, replace(txt(), "id=", "id="+own), "192.0.2.1"), false, nil},
+		{"instance is not the id", response("alice", 8443, txt(), "192.0.2.1"), false, nil},
+		{"port 0", response(goodID, 0, txt(), "192.0.2.1"), false, nil},
+		{"no usable address", response(goodID, 8443, txt(), "0.0.0.0"), false, nil},
+		{"bad txt", response(goodID, 8443, replace(txt(), "v=", "v=0"), "192.0.2.1"), false, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a, ok := d.accept(tc.e)
+			b, found, _ := testBrowser(d)
+			b.handle(t.Context(), through(t, tc.m), 0, nil)
+			var a Announcement
+			ok := false
+			select {
+			case a = <-found:
+				ok = true
+			default:
+			}
 			if ok != tc.ok {
-				t.Fatalf("accept = %+v, %v; want ok %v", a, ok, tc.ok)
+				t.Fatalf("reported %+v, %v; want ok %v", a, ok, tc.ok)
 			}
 			if !ok {
 				return
@@ -232,10 +283,86 @@ func TestAccept(t *testing.T) {
 			for _, x := range a.Addrs {
 				got = append(got, x.String())
 			}
-			if !slices.Equal(got, tc.addrs) || a.Port != tc.e.Port || a.ID != goodID || a.Name != "Alice" {
-				t.Errorf("accept = %+v (addrs %v), want addrs %v", a, got, tc.addrs)
+			if !slices.Equal(got, tc.addrs) || a.Port != 8443 || a.ID != goodID || a.Name != "Alice" {
+				t.Errorf("reported %+v (addrs %v), want addrs %v", a, got, tc.addrs)
 			}
 		})
+	}
+}
+
+// A TXT record alone (a responder's update) is reported with what the
+// cache knows of the instance; a question about an instance is reported to
+// asked; a goodbye changes nothing; browse queries list the known instances
+// until they are forgotten.
+func TestBrowserCacheAndQuestions(t *testing.T) {
+	d := testDiscovery(t, []net.Interface{{Index: 7, Name: "eth0"}})
+	b, found, asked := testBrowser(d)
+	ctx := t.Context()
+
+	b.handle(ctx, through(t, response(goodID, 8443, txt("iv=3"), "192.0.2.1")), 0, nil)
+	if a := <-found; a.Index != 3 {
+		t.Fatalf("first report: %+v, want iv 3", a)
+	}
+	upd := new(dns.Msg)
+	upd.Response = true
+	upd.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: goodID + "." + ServiceType + "." + Domain, Rrtype: dns.TypeTXT, Class: dns.ClassINET | 1<<15, Ttl: 3200}, Txt: txt("iv=4")}}
+	b.handle(ctx, through(t, upd), 0, nil)
+	select {
+	case a := <-found:
+		if a.Index != 4 || a.Port != 8443 || len(a.Addrs) != 1 {
+			t.Errorf("TXT update reported as %+v, want iv 4 with the cached port and address", a)
+		}
+	default:
+		t.Error("a TXT record alone was not reported")
+	}
+
+	bye := response(goodID, 8443, txt("iv=9"), "192.0.2.1")
+	for _, rr := range append(bye.Answer, bye.Extra...) {
+		rr.Header().Ttl = 0
+	}
+	b.handle(ctx, through(t, bye), 0, nil)
+	select {
+	case a := <-found:
+		t.Errorf("a goodbye was reported: %+v", a)
+	default:
+	}
+
+	q := new(dns.Msg)
+	q.SetQuestion(goodID+"."+ServiceType+"."+Domain, dns.TypeTXT)
+	b.handle(ctx, through(t, q), 0, nil)
+	if got := <-asked; got != goodID {
+		t.Errorf("asked about %q, want %s", got, goodID)
+	}
+	probe := new(dns.Msg)
+	probe.SetQuestion(goodID+"."+ServiceType+"."+Domain, dns.TypePTR)
+	probe.Ns = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: goodID + "." + ServiceType + "." + Domain, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 3200}, Txt: txt()}}
+	b.handle(ctx, through(t, probe), 0, nil)
+	select {
+	case id := <-asked:
+		t.Errorf("a responder's probe was taken for a question about %s", id)
+	default:
+	}
+
+	known := func() []string {
+		var m dns.Msg
+		if err := m.Unpack(b.browseQuery(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Question) != 1 || m.Question[0].Qclass&(1<<15) == 0 {
+			t.Errorf("browse query %v does not ask for unicast answers", m.Question)
+		}
+		var out []string
+		for _, rr := range m.Answer {
+			out = append(out, rr.(*dns.PTR).Ptr)
+		}
+		return out
+	}
+	if got := known(); !slices.Equal(got, []string{goodID + "." + ServiceType + "." + Domain}) {
+		t.Errorf("known answers %v, want the one instance heard", got)
+	}
+	b.forget(goodID)
+	if got := known(); len(got) != 0 {
+		t.Errorf("known answers after Forget: %v, want none", got)
 	}
 }
 

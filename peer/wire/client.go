@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -43,6 +45,8 @@ type Client struct {
 	remote Remote
 	hc     *http.Client
 	tr     *http.Transport
+
+	lastOK atomic.Int64 // UnixNano of the last response received; 0 for none
 
 	mu      sync.Mutex
 	addrs   []string
@@ -105,6 +109,16 @@ func (c *Client) Fingerprint() string {
 
 // Close closes idle connections. Calls in progress are not interrupted.
 func (c *Client) Close() { c.tr.CloseIdleConnections() }
+
+// LastResponse is when the last response of any status arrived from the
+// peer over this client (zero if none did): a sign of life. Safe for
+// concurrent use.
+func (c *Client) LastResponse() time.Time {
+	if n := c.lastOK.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
 
 // verify pins the server's fingerprint during the TLS handshake.
 func (c *Client) verify(fp string) error {
@@ -194,6 +208,7 @@ func (c *Client) do(ctx context.Context, method, rawPath string, query url.Value
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", c.label(), err)
 	}
+	c.lastOK.Store(time.Now().UnixNano())
 	if resp.StatusCode != want {
 		defer resp.Body.Close()
 		se := &StatusError{Code: resp.StatusCode}

@@ -48,6 +48,7 @@ type Library interface {
 // quickly. fp is the caller's certificate fingerprint. Nil hooks are skipped.
 type Hooks struct {
 	Hello   func(fp string, remote netip.Addr, info Info) // POST /v1/hello from remote; info.Fingerprint == fp
+	Seen    func(fp, path string)                         // every request from an authenticated peer, before it is handled
 	Goodbye func(fp string, info Info)                    // POST /v1/goodbye; info is the optional body
 	Pair    func(fp string) error                         // POST /v1/pair: the caller asks this peer's user to compare the pairing code
 }
@@ -210,6 +211,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil || identity.PeerFingerprint(*r.TLS) == "" {
 		writeError(w, http.StatusUnauthorized, errors.New("client certificate required"))
 		return
+	}
+	if s.opts.Hooks.Seen != nil {
+		s.opts.Hooks.Seen(callerFP(r), r.URL.Path)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody)
 	s.mux.ServeHTTP(w, r)

@@ -65,8 +65,20 @@ var (
 	netSeq atomic.Int64 // numbers Nets and processes within this process, for unique names
 )
 
-// peerNames are the display names of a Net's peers, in order.
+// peerNames are the display names of a Net's first peers, in order; peer i from len(peerNames)
+// on is "peerNN" (peer08, peer09, ...).
 var peerNames = []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"}
+
+// MaxPeers is the most peers New makes: addresses 10.213.0.10 to .109.
+const MaxPeers = 100
+
+// peerName is the display name of peer i.
+func peerName(i int) string {
+	if i < len(peerNames) {
+		return peerNames[i]
+	}
+	return fmt.Sprintf("peer%02d", i)
+}
 
 // Main runs the tests of a package that uses New and returns the exit status for os.Exit.
 //
@@ -202,13 +214,13 @@ type node struct {
 	home string // HOME and XDG dirs, under dir: keeps everything off the real home
 }
 
-// New makes n peers, named alice, bob, carol... Everything is removed in t.Cleanup, after the
+// New makes n peers (1..MaxPeers), named alice, bob, carol... Everything is removed in t.Cleanup, after the
 // processes started on it have been stopped. The package's TestMain must call Main.
 func New(t *testing.T, n int) *Net {
 	t.Helper()
 	Require(t)
-	if n < 1 || n > len(peerNames) {
-		t.Fatalf("netns.New: %d peers, want 1..%d", n, len(peerNames))
+	if n < 1 || n > MaxPeers {
+		t.Fatalf("netns.New: %d peers, want 1..%d", n, MaxPeers)
 	}
 	id := fmt.Sprintf("porch-%d-%d", os.Getpid(), netSeq.Add(1))
 	tn := &Net{id: id, hub: id + "-hub", logs: t.TempDir()}
@@ -223,7 +235,7 @@ func New(t *testing.T, n int) *Net {
 		dir := t.TempDir()
 		nd := &node{
 			ns:   fmt.Sprintf("%s-%d", id, i),
-			name: peerNames[i],
+			name: peerName(i),
 			addr: subnet + strconv.Itoa(10+i),
 			dir:  dir,
 			home: filepath.Join(dir, "home"),
@@ -248,6 +260,61 @@ func New(t *testing.T, n int) *Net {
 		ip(t, "-n", nd.ns, "route", "add", "224.0.0.0/4", "dev", Iface)
 	}
 	return tn
+}
+
+// PinNeighbours gives every peer a permanent neighbour entry (IPv4 and IPv6 link-local) for
+// every other peer, so that no ARP or neighbour discovery runs between them. Namespaces share
+// the kernel's neighbour-table limits (net.ipv4.neigh.default.gc_thresh3, 1,024 entries by
+// default, across every namespace); permanent entries are not counted against them, and a net
+// of 50 peers would otherwise need 2,450 dynamic entries. It changes nothing outside the Net's
+// namespaces.
+func (tn *Net) PinNeighbours(t *testing.T) {
+	t.Helper()
+	type hw struct{ mac, ll string }
+	hws := make([]hw, len(tn.nodes))
+	for i, nd := range tn.nodes {
+		ifi, err := exec.Command("ip", "-n", nd.ns, "-o", "link", "show", "dev", Iface).Output()
+		if err != nil {
+			t.Fatalf("ip link show in %s: %v", nd.ns, err)
+		}
+		f := strings.Fields(string(ifi))
+		for k := range f {
+			if f[k] == "link/ether" && k+1 < len(f) {
+				hws[i].mac = f[k+1]
+			}
+		}
+		// The link-local address may take a moment to appear after the link came up.
+		wait.For(5*time.Second, func() bool {
+			out, _ := exec.Command("ip", "-n", nd.ns, "-o", "-6", "addr", "show", "dev", Iface, "scope", "link").Output()
+			for _, w := range strings.Fields(string(out)) {
+				if strings.HasPrefix(w, "fe80:") {
+					hws[i].ll, _, _ = strings.Cut(w, "/")
+					return true
+				}
+			}
+			return false
+		})
+		if hws[i].mac == "" {
+			t.Fatalf("no MAC address for %s in %s", Iface, nd.ns)
+		}
+	}
+	for i, nd := range tn.nodes {
+		var b strings.Builder
+		for j, o := range tn.nodes {
+			if j == i {
+				continue
+			}
+			fmt.Fprintf(&b, "neigh replace %s lladdr %s dev %s nud permanent\n", o.addr, hws[j].mac, Iface)
+			if hws[j].ll != "" {
+				fmt.Fprintf(&b, "neigh replace %s lladdr %s dev %s nud permanent\n", hws[j].ll, hws[j].mac, Iface)
+			}
+		}
+		cmd := exec.Command("ip", "-n", nd.ns, "-batch", "-")
+		cmd.Stdin = strings.NewReader(b.String())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ip -n %s -batch (neighbours): %v\n%s", nd.ns, err, out)
+		}
+	}
 }
 
 // ip runs ip(8) and fails t if it fails.
