@@ -23,6 +23,7 @@ rate=${BENCH_RATE:-50MB/s}       # (c) --max-upload of each source
 runs=${BENCH_RUNS:-3}            # (a) and (b) are run this many times; medians are shown
 link=${BENCH_LINK:-1gbit}        # (a) is also run over a link shaped to this rate (tc); none: not
 cases=${BENCH_CASES:-a b c}      # which cases to run
+many_fs=${BENCH_MANY_FS:-tmpfs}  # (b) runs on a tmpfs of its own; disk: in the work folder
 # (b)'s budget: tar's time divided by porch's must be at least this (porch at most 2.5x tar).
 many_budget=0.4
 want() { [[ " $cases " == *" $1 "* ]]; }
@@ -67,6 +68,7 @@ cleanup() {
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
   done
   for ns in "$id-0" "$id-1" "$id-2" "$id-hub"; do ip netns del "$ns" 2>/dev/null || true; done
+  mountpoint -q "$work/b" && umount "$work/b"
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -154,8 +156,8 @@ big_once() {
 # carol's namespace, through the same `ip netns exec`); porch is `porch get` from alice's
 # namespace to carol's. With CHECK 1 the copy is compared with the original.
 many_once() {
-  local tool=$1 n=$2 check=$3 src=$share/many$2 dst=$work/carol/dl/$1
-  rm -rf "${work:?}/carol/dl"/*
+  local tool=$1 n=$2 check=$3 src=$many_src/many$2 dst=$work/b/dl/$1
+  rm -rf "${work:?}/b/dl"/*
   mkdir -p "$dst"
   settle "$((n * 4 / 1024 * 2 + 64))"
   local t; t=$(now)
@@ -181,12 +183,20 @@ if want a || want c; then
   head -c "$((big_mib << 20))" /dev/urandom >"$share/big/big.bin"
 fi
 echo hello >"$share/big/tiny.txt"
+# (b)'s folders, and both tools' copies of them, live in $work/b: by default a tmpfs, because on
+# a disk the time to create a file can depend on what was deleted before more than on the tool
+# (ext4 without a journal skips every inode deleted in the last 12 hours when it allocates one,
+# and this benchmark deletes hundreds of thousands), which makes runs incomparable.
+many_src=$work/b/share
 if want b; then
+  mkdir -p "$work/b"
+  [[ $many_fs == tmpfs ]] && mount -t tmpfs porch-bench-b "$work/b"
+  mkdir -p "$many_src" "$work/b/dl"
   for n in $many; do
     echo "bench.sh: making a folder of $n files of 4 KiB" >&2
-    mkdir -p "$share/many$n"
-    (cd "$share/many$n" && head -c "$((n * 4096))" /dev/urandom | split -b 4096 -a 6 -d - f)
-    dirs+=("$share/many$n")
+    mkdir -p "$many_src/many$n"
+    (cd "$many_src/many$n" && head -c "$((n * 4096))" /dev/urandom | split -b 4096 -a 6 -d - f)
+    dirs+=("$many_src/many$n")
   done
 fi
 
@@ -238,7 +248,7 @@ many_row() { many_rows+=("$(printf '%-20s %-20s %-20s %9s %9s  %s' "$@")"); }
 minof() { printf '%s\n' "$@" | sort -g | head -n1; }
 rangeof() { printf '%s-%s' "$(minof "$@")" "$(printf '%s\n' "$@" | sort -g | tail -n1)"; }
 if want b; then
-  many_row "(b) 4 KiB files" "porch s best (range)" "tar s best (range)" "tar/porch" "budget" ""
+  many_row "(b) 4 KiB files, $many_fs" "porch s best (range)" "tar s best (range)" "tar/porch" "budget" ""
   for n in $many; do
     tt=() tp=()
     many_once tar "$n" 1
@@ -253,7 +263,7 @@ if want b; then
         if [[ $tool == tar ]]; then tt+=("$many_s"); else tp+=("$many_s"); fi
       done
     done
-    rm -rf "${work:?}/carol/dl"/*
+    rm -rf "${work:?}/b/dl"/*
     bt=$(minof "${tt[@]}")
     if [[ $have_porch -eq 1 ]]; then
       bp=$(minof "${tp[@]}")
