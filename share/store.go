@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -434,30 +433,7 @@ func (p *Partial) Finish() (finalRel string, err error) {
 
 // place moves the partial to final unless final exists; false means taken.
 func (p *Partial) place(final string) (bool, error) {
-	err := p.s.root.Link(p.partName, final)
-	if err == nil {
-		// A leftover link is harmless: a later OpenPartial finds it complete.
-		p.s.root.Remove(p.partName)
-		return true, nil
-	}
-	if errors.Is(err, fs.ErrExist) {
-		return false, nil
-	}
-	// No hard links here (e.g. FAT): claim the name exclusively, then
-	// rename over our own placeholder.
-	f, err := p.s.root.OpenFile(final, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	f.Close()
-	if err := p.s.root.Rename(p.partName, final); err != nil {
-		p.s.root.Remove(final)
-		return false, err
-	}
-	return true, nil
+	return placeByLink(p.s.root, p.partName, final)
 }
 
 // Close saves the state and closes the file, keeping both for a later resume.

@@ -23,8 +23,9 @@ var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, batchSize); ret
 // Outside that it writes through. It is safe for concurrent use.
 type batchConn struct {
 	net.Conn
-	mu  sync.Mutex
-	buf *[]byte // non-nil between hold and release
+	mu    sync.Mutex
+	buf   *[]byte // non-nil between hold and release
+	holds int     // holds not yet released: only the last release writes
 }
 
 func (c *batchConn) Write(p []byte) (int, error) {
@@ -55,9 +56,11 @@ func (c *batchConn) flushLocked() error {
 	return err
 }
 
-// hold starts collecting writes.
+// hold starts collecting writes. Holds nest: what is collected is written
+// when the last of them is released.
 func (c *batchConn) hold() {
 	c.mu.Lock()
+	c.holds++
 	if c.buf == nil {
 		c.buf = batchPool.Get().(*[]byte)
 	}
@@ -70,7 +73,10 @@ func (c *batchConn) hold() {
 func (c *batchConn) release() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.buf == nil {
+	if c.holds > 0 {
+		c.holds--
+	}
+	if c.buf == nil || c.holds > 0 {
 		return nil
 	}
 	err := c.flushLocked()

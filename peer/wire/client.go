@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -529,11 +530,13 @@ func (c *Client) Batch(ctx context.Context, cids []string, fn func(i int, data [
 		return err
 	}
 	defer resp.Body.Close()
+	// Records are small: read the body in large pieces.
+	body := bufio.NewReaderSize(resp.Body, 64<<10)
 	var buf []byte
 	var hdr [8]byte
 	var total int64
 	for i := range cids {
-		if _, err := io.ReadFull(resp.Body, hdr[:]); err != nil {
+		if _, err := io.ReadFull(body, hdr[:]); err != nil {
 			return fmt.Errorf("peer %s: batch item %d: %w", c.label(), i, err)
 		}
 		n := binary.BigEndian.Uint64(hdr[:])
@@ -548,7 +551,7 @@ func (c *Client) Batch(ctx context.Context, cids []string, fn func(i int, data [
 			buf = make([]byte, n, max(n, 64<<10))
 		}
 		data := buf[:n]
-		if _, err := io.ReadFull(resp.Body, data); err != nil {
+		if _, err := io.ReadFull(body, data); err != nil {
 			return fmt.Errorf("peer %s: batch item %d: %w", c.label(), i, err)
 		}
 		if err := fn(i, data); err != nil {
