@@ -93,6 +93,7 @@ type folder struct {
 	cids   []cidSlot // parallel to kids[ndirs:]
 	size   int64     // bytes of every file below
 	files  int       // files below
+	nodes  int       // entries below: files and folders
 	sig    uint64    // of names, kinds, sizes, times and inodes below; equal for equal subtrees
 
 	hashed atomic.Int64 // bytes of the files directly here that have a content id
@@ -241,6 +242,34 @@ func (r nodeRef) walk(fn func(nodeRef) bool) bool {
 		return true
 	}
 	return r.dir().walkKids(fn)
+}
+
+// walkFrom is walk without visiting the first *skip entries, which it
+// passes over a subtree at a time.
+func (r nodeRef) walkFrom(skip *int, fn func(nodeRef) bool) bool {
+	if *skip > 0 {
+		size := 1
+		if r.isDir() {
+			size += r.dir().nodes
+		}
+		if *skip >= size {
+			*skip -= size
+			return true
+		}
+		*skip--
+	} else if !fn(r) {
+		return false
+	}
+	if !r.isDir() {
+		return true
+	}
+	f := r.dir()
+	for i := range f.kids {
+		if !(nodeRef{f, i}).walkFrom(skip, fn) {
+			return false
+		}
+	}
+	return true
 }
 
 // walkKids walks f's children and what is below them.

@@ -65,20 +65,28 @@ func (l *Library) List(p string) ([]Entry, error) {
 // "" it visits every shared item and what is below (not the top itself). An
 // error from fn stops the walk and is returned.
 func (l *Library) Walk(p string, fn func(Entry) error) error {
+	return l.WalkFrom(p, 0, fn)
+}
+
+// WalkFrom is Walk without the first skip entries, which it neither builds
+// nor visits: a page of a long walk costs the page, not what comes before
+// it.
+func (l *Library) WalkFrom(p string, skip int, fn func(Entry) error) error {
 	t, n, ok, err := l.find(p)
 	if err != nil {
 		return err
 	}
+	skip = max(skip, 0)
 	visit := func(r nodeRef) bool {
 		err = fn(r.entry())
 		return err == nil
 	}
 	if ok {
-		n.walk(visit)
+		n.walkFrom(&skip, visit)
 		return err
 	}
 	for i := range t.items {
-		if !t.items[i].ref().walk(visit) {
+		if !t.items[i].ref().walkFrom(&skip, visit) {
 			return err
 		}
 	}

@@ -358,11 +358,13 @@ func (l *Library) build(f *folder, dirs, files []scanEntry, old *folder) *folder
 		add(e, true)
 		f.size += e.sub.size
 		f.files += e.sub.files
+		f.nodes += 1 + e.sub.nodes
 	}
 	for _, e := range files {
 		add(e, false)
 		f.size += e.size
 		f.files++
+		f.nodes++
 	}
 	f.sig = sig.Sum64()
 	if old != nil && old.root == f.root && old.sig == f.sig && old.sameAs(f) {
