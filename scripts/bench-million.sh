@@ -11,7 +11,8 @@
 #
 # BENCH_OLD is a commit to build and measure beside this tree (default: the merge base with main);
 # empty skips it. BENCH_TREE is where the tree is generated (kept between runs, ~4 GB at 4 KiB a
-# file; delete it afterwards). The neighbour is a second `porch serve`; requests are timed with curl
+# file; delete it afterwards). BENCH_TREE_MAX (default 300) is how many seconds paging through
+# /v1/tree may take before it is given up. The neighbour is a second `porch serve`; requests are timed with curl
 # presenting the neighbour's own certificate (mutual TLS, over one kept-alive connection), and the
 # neighbour's `porch ls` is timed whole, process start and handshake included.
 #
