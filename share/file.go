@@ -5,17 +5,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 )
 
-// checkSame returns ErrChanged unless the open file still has n's size and
-// modification time.
-func checkSame(f *os.File, n *node) error {
+// checkSame returns ErrChanged unless the open file still has size bytes
+// and modification time mtime (Unix nanoseconds).
+func checkSame(f *os.File, size, mtime int64) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	if !fi.Mode().IsRegular() || fi.Size() != n.size || !fi.ModTime().Equal(n.mtime) {
+	if !fi.Mode().IsRegular() || fi.Size() != size || fi.ModTime().UnixNano() != mtime {
 		return ErrChanged
 	}
 	return nil
@@ -26,9 +25,10 @@ func checkSame(f *os.File, n *node) error {
 // that version, so bytes of two versions are never mixed. Safe for concurrent
 // ReadAt calls.
 type File struct {
-	f *os.File
-	n *node
-	e Entry
+	f     *os.File
+	size  int64
+	mtime int64
+	e     Entry
 }
 
 var _ io.ReaderAt = (*File)(nil)
@@ -38,26 +38,28 @@ var _ io.ReaderAt = (*File)(nil)
 // listed (including folders) and ErrChanged if the file changed since the
 // last scan.
 func (l *Library) Open(p string) (*File, error) {
-	_, n, err := l.find(p)
+	_, n, ok, err := l.find(p)
 	if err != nil {
 		return nil, err
 	}
-	if n == nil || n.dir {
+	if !ok || n.isDir() {
 		return nil, fmt.Errorf("%w: %s is a folder", ErrNotFound, p)
 	}
 	return openNode(n)
 }
 
-func openNode(n *node) (*File, error) {
-	f, err := n.root.root.OpenFile(filepath.FromSlash(n.rel), openReadFlags, 0)
+// openNode opens file n through its item's root.
+func openNode(n nodeRef) (*File, error) {
+	f, err := n.f.root.root.OpenFile(filepath.FromSlash(n.f.childRel(n.i)), openReadFlags, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrNotFound, n.path, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrNotFound, n.f.childPath(n.i), err)
 	}
-	if err := checkSame(f, n); err != nil {
+	k := n.f.kids[n.i]
+	if err := checkSame(f, k.size, k.mtime); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &File{f: f, n: n, e: n.entry()}, nil
+	return &File{f: f, size: k.size, mtime: k.mtime, e: n.entry()}, nil
 }
 
 // OpenContent opens any shared file whose content id is cid: ErrBadContentID
@@ -67,10 +69,7 @@ func (l *Library) OpenContent(cid string) (*File, error) {
 	if !ValidContentID(cid) {
 		return nil, ErrBadContentID
 	}
-	t := l.tree.Load()
-	t.mu.Lock()
-	cands := slices.Clone(t.byCID[cid])
-	t.mu.Unlock()
+	cands := l.tree.Load().withCID(digestOf(cid))
 	err := fmt.Errorf("%w: %s", ErrNotFound, cid)
 	for _, n := range cands {
 		f, oerr := openNode(n)
@@ -89,7 +88,7 @@ func (f *File) Entry() Entry { return f.e }
 // changed meanwhile.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	n, err := f.f.ReadAt(p, off)
-	if cerr := checkSame(f.f, f.n); cerr != nil {
+	if cerr := checkSame(f.f, f.size, f.mtime); cerr != nil {
 		return 0, ErrChanged
 	}
 	return n, err

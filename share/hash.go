@@ -2,27 +2,18 @@ package share
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 )
 
+// hashPending hashes every file of the current index without a content id,
 // with HashWorkers goroutines, until done or ctx ends.
 func (l *Library) hashPending(ctx context.Context) {
 	t := l.tree.Load()
-	var pending []*node
-	for _, top := range t.items {
-		walkNodes(top, func(n *node) {
-			if !n.dir && n.hash.Load() == nil {
-				pending = append(pending, n)
-			}
-		})
-	}
-	if len(pending) == 0 {
-		return
-	}
-	jobs := make(chan *node)
+	jobs := make(chan nodeRef)
 	var wg sync.WaitGroup
 	var any atomic.Bool
 	for range l.opts.HashWorkers {
@@ -35,7 +26,7 @@ func (l *Library) hashPending(ctx context.Context) {
 					continue
 				}
 				if err := l.hashFile(n, buf); err != nil {
-					l.log.Debug("hashing", "path", n.path, "err", err)
+					l.log.Debug("hashing", "path", n.f.childPath(n.i), "err", err)
 					continue
 				}
 				any.Store(true)
@@ -43,11 +34,16 @@ func (l *Library) hashPending(ctx context.Context) {
 			}
 		}()
 	}
-	for _, n := range pending {
-		if ctx.Err() != nil {
-			break
+feed:
+	for _, f := range t.folders {
+		for i := f.ndirs; i < len(f.kids); i++ {
+			if ctx.Err() != nil {
+				break feed
+			}
+			if f.slot(i).state.Load() == slotEmpty {
+				jobs <- nodeRef{f, i}
+			}
 		}
-		jobs <- n
 	}
 	close(jobs)
 	wg.Wait()
@@ -57,26 +53,15 @@ func (l *Library) hashPending(ctx context.Context) {
 	}
 }
 
-// hashFile computes n's content id (or takes it from the cache) and sets it on
-// the matching node of the current index.
-func (l *Library) hashFile(n *node, buf []byte) error {
-	abs, key := n.absPath(), n.key()
+// hashFile computes the content id of file n (or takes it from the cache)
+// and sets it on the matching file of the current index.
+func (l *Library) hashFile(n nodeRef, buf []byte) error {
+	abs, key := n.f.childAbs(n.i), n.f.key(n.i)
 	fh := l.cache.get(abs, key)
 	if fh == nil {
-		f, err := n.root.root.OpenFile(filepath.FromSlash(n.rel), openReadFlags, 0)
+		h, err := l.readHashes(n, buf)
 		if err != nil {
 			return err
-		}
-		defer f.Close()
-		if err := checkSame(f, n); err != nil {
-			return err
-		}
-		h, err := HashReader(io.LimitReader(f, n.size+1), buf)
-		if err != nil {
-			return err
-		}
-		if err := checkSame(f, n); err != nil || h.Size != n.size {
-			return ErrChanged
 		}
 		l.hashedFiles.Add(1)
 		fh = &fileHash{cid: h.ContentID(), h: h}
@@ -87,24 +72,72 @@ func (l *Library) hashFile(n *node, buf []byte) error {
 			l.onHashed(abs)
 		}
 	}
-	l.setHash(n, fh)
+	l.setHash(n, digestOf(fh.cid))
 	return nil
 }
 
-// setHash records fh on the current index's node for n's path, if it is still
-// the same version.
-func (l *Library) setHash(n *node, fh *fileHash) {
+// readHashes reads file n through its item's root and hashes it, failing
+// with ErrChanged unless it is still the version n lists.
+func (l *Library) readHashes(n nodeRef, buf []byte) (Hashes, error) {
+	k := n.f.kids[n.i]
+	f, err := n.f.root.root.OpenFile(filepath.FromSlash(n.f.childRel(n.i)), openReadFlags, 0)
+	if err != nil {
+		return Hashes{}, err
+	}
+	defer f.Close()
+	if err := checkSame(f, k.size, k.mtime); err != nil {
+		return Hashes{}, err
+	}
+	h, err := HashReader(io.LimitReader(f, k.size+1), buf)
+	if err != nil {
+		return Hashes{}, err
+	}
+	if err := checkSame(f, k.size, k.mtime); err != nil || h.Size != k.size {
+		return Hashes{}, ErrChanged
+	}
+	return h, nil
+}
+
+// hashesOf returns the block hashes of file n, which the index lists with
+// content id cid: from the hash cache, or else by reading the file.
+func (l *Library) hashesOf(n nodeRef, cid string) (Hashes, error) {
+	abs, key := n.f.childAbs(n.i), n.f.key(n.i)
+	if fh := l.cache.get(abs, key); fh != nil && fh.cid == cid {
+		return fh.h, nil
+	}
+	h, err := l.readHashes(n, nil)
+	if err != nil {
+		return Hashes{}, err
+	}
+	if h.ContentID() != cid {
+		return Hashes{}, fmt.Errorf("%w: %s", ErrChanged, n.f.childPath(n.i))
+	}
+	if err := l.cache.put(abs, key, &fileHash{cid: cid, h: h}); err != nil {
+		l.log.Warn("saving hashes", "err", err)
+	}
+	return h, nil
+}
+
+// setHash records content id digest d on the current index's file at n's
+// path, if it is still the same version.
+func (l *Library) setHash(n nodeRef, d [contentDigestSize]byte) {
+	p, rel, key := n.f.childPath(n.i), n.f.childRel(n.i), n.f.key(n.i)
+	l.hashMu.Lock()
+	defer l.hashMu.Unlock()
 	t := l.tree.Load()
-	cur := t.lookup(n.path)
-	if cur == nil || cur.dir || cur.root != n.root || cur.rel != n.rel || !cur.sameVersion(n) {
+	cur, ok := t.lookup(p)
+	if !ok || cur.isDir() || cur.f.root != n.f.root || cur.f.childRel(cur.i) != rel || cur.f.key(cur.i) != key {
 		return
 	}
-	if !cur.hash.CompareAndSwap(nil, fh) {
+	if !cur.f.slot(cur.i).set(d) {
 		return
 	}
-	cur.top.hashed.Add(cur.size)
-	t.hashed.Add(cur.size)
+	cur.f.hashed.Add(key.Size)
+	fi := t.folderIndex(cur.f)
+	if fi < 0 {
+		return
+	}
 	t.mu.Lock()
-	t.byCID[fh.cid] = append(t.byCID[fh.cid], cur)
+	t.addCIDLocked(d, fileRef(fi, cur.i))
 	t.mu.Unlock()
 }

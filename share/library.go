@@ -67,7 +67,8 @@ type ItemStatus struct {
 //
 // Library is safe for concurrent use. scanMu serialises scans and guards
 // roots; the current snapshot is an atomic pointer; each snapshot's mu guards
-// its content id map.
+// its content id map for readers, and hashMu serialises the setting of
+// content ids with the publication of a snapshot (see tree).
 type Library struct {
 	opts  LibraryOptions
 	log   *slog.Logger
@@ -78,6 +79,7 @@ type Library struct {
 	scanMu sync.Mutex
 	roots  map[string]*itemRoot // by Item.Path
 	closed bool
+	hashMu sync.Mutex
 
 	tree      atomic.Pointer[tree]
 	running   atomic.Bool
@@ -103,46 +105,10 @@ type itemRoot struct {
 	real   string      // dir with symbolic links resolved, to vet link targets
 }
 
-// fileHash is a file's hashes and content id.
+// fileHash is a file's hashes and content id, as the hash cache returns them.
 type fileHash struct {
 	cid string
 	h   Hashes
-}
-
-// node is one file or folder in a snapshot. Everything but hash (and, on an
-// item's top node, hashed) is fixed once the snapshot is published.
-type node struct {
-	name     string
-	path     string // tree path: item name, then slash path below it
-	dir      bool
-	size     int64
-	mtime    time.Time
-	ino      uint64
-	files    int
-	children []*node // folders first, then by name
-	byName   map[string]*node
-
-	root *itemRoot
-	rel  string // slash path inside root
-	top  *node  // the item's top node
-
-	hash   atomic.Pointer[fileHash]
-	hashed atomic.Int64 // top nodes only: bytes hashed below
-}
-
-// tree is one published snapshot of the index.
-type tree struct {
-	items  []*node // top nodes, List order
-	byName map[string]*node
-	status []ItemStatus // HashedBytes filled on read
-	tops   []*node      // parallel to status; nil for an item that failed
-	files  int
-	bytes  int64
-	hashed atomic.Int64
-	sig    uint64
-
-	mu    sync.Mutex
-	byCID map[string][]*node
 }
 
 // OpenLibrary opens the catalog in opts.DataDir and the hash cache in
@@ -181,7 +147,7 @@ func OpenLibrary(opts LibraryOptions) (*Library, error) {
 	}
 	l := &Library{opts: opts, log: opts.Logger, cat: cat, cache: newHashCache(opts.DB), ownDB: own,
 		roots: map[string]*itemRoot{}, dataID: dataID, rescanReq: make(chan struct{}, 1)}
-	l.tree.Store(&tree{byName: map[string]*node{}, byCID: map[string][]*node{}})
+	l.tree.Store(&tree{byName: map[string]int{}, byCID: map[uint64]uint64{}, more: map[uint64][]uint64{}})
 	// Versions start from the clock, so a restarted peer never repeats one
 	// that neighbours remember; in microseconds they stay below 2^53, exact
 	// in any JSON reader.
@@ -269,8 +235,10 @@ func (l *Library) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	done := make(chan struct{}, 1)
 	hashing := false
+	again := false // a scan published files the running pass may not see
 	startPass := func() {
 		if hashing {
+			again = true
 			return
 		}
 		hashing = true
@@ -335,6 +303,10 @@ func (l *Library) Run(ctx context.Context) error {
 		case <-done:
 			hashing = false
 			saveCache()
+			if again {
+				again = false
+				startPass()
+			}
 		case <-save.C:
 			if hashing {
 				saveCache()
@@ -390,20 +362,17 @@ func (l *Library) rescanLogged() {
 func (l *Library) syncWatches(w *watcher) bool {
 	dirs, files := map[string][]string{}, map[string][]string{}
 	t := l.tree.Load()
-	for i, top := range t.tops {
-		if top == nil {
+	for _, it := range t.items {
+		item := t.status[it.status].Path
+		if it.f.single {
+			abs := it.f.childAbs(0)
+			files[abs] = append(files[abs], item)
 			continue
 		}
-		item := t.status[i].Path
-		if !top.dir {
-			files[top.absPath()] = append(files[top.absPath()], item)
-			continue
+		for _, f := range t.folders[it.first:it.end] {
+			abs := f.abs()
+			dirs[abs] = append(dirs[abs], item)
 		}
-		walkNodes(top, func(n *node) {
-			if n.dir {
-				dirs[n.absPath()] = append(dirs[n.absPath()], item)
-			}
-		})
 	}
 	added, brokenChanged := w.sync(dirs, files)
 	if brokenChanged {
@@ -413,19 +382,28 @@ func (l *Library) syncWatches(w *watcher) bool {
 	return added
 }
 
-// touchCache marks the cache entries of every hashed file as in use.
+// touchCache marks the cache entries of every hashed file as in use, a
+// batch of paths at a time.
 func (l *Library) touchCache() {
+	const batch = 10000
 	var paths []string
-	for _, top := range l.tree.Load().items {
-		walkNodes(top, func(n *node) {
-			if !n.dir && n.hash.Load() != nil {
-				paths = append(paths, n.absPath())
+	flush := func() {
+		if err := l.cache.touch(paths); err != nil {
+			l.log.Warn("recording the use of hashes", "err", err)
+		}
+		paths = paths[:0]
+	}
+	for _, f := range l.tree.Load().folders {
+		for i := f.ndirs; i < len(f.kids); i++ {
+			if _, ok := f.slot(i).digest(); ok {
+				paths = append(paths, f.childAbs(i))
+				if len(paths) == batch {
+					flush()
+				}
 			}
-		})
+		}
 	}
-	if err := l.cache.touch(paths); err != nil {
-		l.log.Warn("recording the use of hashes", "err", err)
-	}
+	flush()
 }
 
 // notify calls OnChange, at most every notifyEvery unless force.

@@ -6,46 +6,31 @@ import (
 	"slices"
 )
 
-// lookup returns the node at tree path p, or nil.
-func (t *tree) lookup(p string) *node {
-	parts := splitPath(p)
-	if len(parts) == 0 {
-		return nil
-	}
-	n := t.byName[parts[0]]
-	for _, part := range parts[1:] {
-		if n == nil {
-			return nil
-		}
-		n = n.byName[part]
-	}
-	return n
-}
-
-// find validates p and returns its node; p "" gives nil and no error.
-func (l *Library) find(p string) (*tree, *node, error) {
+// find validates p and returns the current snapshot and p's node; p ""
+// gives ok false and no error.
+func (l *Library) find(p string) (t *tree, n nodeRef, ok bool, err error) {
 	if err := ValidatePath(p); err != nil {
-		return nil, nil, err
+		return nil, nodeRef{}, false, err
 	}
-	t := l.tree.Load()
+	t = l.tree.Load()
 	if p == "" {
-		return t, nil, nil
+		return t, nodeRef{}, false, nil
 	}
-	n := t.lookup(p)
-	if n == nil {
-		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, p)
+	n, ok = t.lookup(p)
+	if !ok {
+		return nil, nodeRef{}, false, fmt.Errorf("%w: %s", ErrNotFound, p)
 	}
-	return t, n, nil
+	return t, n, true, nil
 }
 
 // Stat returns the entry at p; p "" is the top of the tree (a folder holding
 // every item, with empty Name and Path).
 func (l *Library) Stat(p string) (Entry, error) {
-	t, n, err := l.find(p)
+	t, n, ok, err := l.find(p)
 	if err != nil {
 		return Entry{}, err
 	}
-	if n == nil {
+	if !ok {
 		return Entry{Dir: true, Size: t.bytes, Files: t.files}, nil
 	}
 	return n.entry(), nil
@@ -54,20 +39,24 @@ func (l *Library) Stat(p string) (Entry, error) {
 // List returns the children of the folder at p, folders first, then by name;
 // p "" lists the shared items. For a file it returns the file's own entry.
 func (l *Library) List(p string) ([]Entry, error) {
-	t, n, err := l.find(p)
+	t, n, ok, err := l.find(p)
 	if err != nil {
 		return nil, err
 	}
-	kids := t.items
-	if n != nil {
-		if !n.dir {
-			return []Entry{n.entry()}, nil
+	if !ok {
+		out := make([]Entry, len(t.items))
+		for i := range t.items {
+			out[i] = t.items[i].ref().entry()
 		}
-		kids = n.children
+		return out, nil
 	}
-	out := make([]Entry, len(kids))
-	for i, c := range kids {
-		out[i] = c.entry()
+	if !n.isDir() {
+		return []Entry{n.entry()}, nil
+	}
+	f := n.dir()
+	out := make([]Entry, len(f.kids))
+	for i := range f.kids {
+		out[i] = f.entry(i)
 	}
 	return out, nil
 }
@@ -76,27 +65,28 @@ func (l *Library) List(p string) ([]Entry, error) {
 // "" it visits every shared item and what is below (not the top itself). An
 // error from fn stops the walk and is returned.
 func (l *Library) Walk(p string, fn func(Entry) error) error {
-	t, n, err := l.find(p)
+	return l.WalkFrom(p, 0, fn)
+}
+
+// WalkFrom is Walk without the first skip entries, which it neither builds
+// nor visits: a page of a long walk costs the page, not what comes before
+// it.
+func (l *Library) WalkFrom(p string, skip int, fn func(Entry) error) error {
+	t, n, ok, err := l.find(p)
 	if err != nil {
 		return err
 	}
-	var walk func(*node) error
-	walk = func(n *node) error {
-		if err := fn(n.entry()); err != nil {
-			return err
-		}
-		for _, c := range n.children {
-			if err := walk(c); err != nil {
-				return err
-			}
-		}
-		return nil
+	skip = max(skip, 0)
+	visit := func(r nodeRef) bool {
+		err = fn(r.entry())
+		return err == nil
 	}
-	if n != nil {
-		return walk(n)
+	if ok {
+		n.walkFrom(&skip, visit)
+		return err
 	}
-	for _, top := range t.items {
-		if err := walk(top); err != nil {
+	for i := range t.items {
+		if !t.items[i].ref().walkFrom(&skip, visit) {
 			return err
 		}
 	}
@@ -105,7 +95,8 @@ func (l *Library) Walk(p string, fn func(Entry) error) error {
 
 // Search returns up to max entries (files and folders, pre-order) that match
 // query in the syntax of ParseQuery; a query that does not parse, or asks
-// for nothing, finds nothing. max <= 0 means 500.
+// for nothing, finds nothing. max <= 0 means 500. Only the entries found
+// are built; the names are matched where the index holds them.
 func (l *Library) Search(query string, max int) []Entry {
 	q, err := ParseQuery(query)
 	if err != nil || q.Empty() {
@@ -115,25 +106,27 @@ func (l *Library) Search(query string, max int) []Entry {
 		max = 500
 	}
 	var out []Entry
-	errFull := errors.New("full")
 	t := l.tree.Load()
-	var walk func(*node) error
-	walk = func(n *node) error {
-		if q.Match(n.name, n.dir, n.size) {
-			out = append(out, n.entry())
-			if len(out) >= max {
-				return errFull
-			}
+	visit := func(r nodeRef) bool {
+		var name string
+		var size int64
+		dir := r.isDir()
+		switch {
+		case r.i < 0:
+			name, size = r.f.path, r.f.size
+		case dir:
+			name, size = r.f.name(r.i), r.f.subs[r.i].size
+		default:
+			name, size = r.f.name(r.i), r.f.kids[r.i].size
 		}
-		for _, c := range n.children {
-			if err := walk(c); err != nil {
-				return err
-			}
+		if q.Match(name, dir, size) {
+			out = append(out, r.entry())
+			return len(out) < max
 		}
-		return nil
+		return true
 	}
-	for _, top := range t.items {
-		if walk(top) != nil {
+	for i := range t.items {
+		if !t.items[i].ref().walk(visit) {
 			break
 		}
 	}
@@ -155,7 +148,7 @@ func (l *Library) Totals() (files int, bytes int64) {
 // HashProgress returns how many of the shared bytes have a content id.
 func (l *Library) HashProgress() (hashedBytes, totalBytes int64) {
 	t := l.tree.Load()
-	return t.hashed.Load(), t.bytes
+	return hashedBytesOf(t.folders), t.bytes
 }
 
 // Items returns the status of every shared item, sorted by name.
@@ -168,8 +161,9 @@ func (l *Library) Items() []ItemStatus {
 	out := make([]ItemStatus, len(t.status))
 	for i, st := range t.status {
 		st.Secrets = slices.Clone(st.Secrets)
-		if top := t.tops[i]; top != nil {
-			st.HashedBytes = top.hashed.Load()
+		if ti := t.tops[i]; ti >= 0 {
+			it := &t.items[ti]
+			st.HashedBytes = hashedBytesOf(t.folders[it.first:it.end])
 			if why, ok := unwatched[st.Path]; ok {
 				st.Unwatched = why
 			}
@@ -181,28 +175,30 @@ func (l *Library) Items() []ItemStatus {
 
 // Hashes returns the block hashes of content cid: ErrBadContentID if cid is
 // malformed, ErrNotFound if no shared file has that content (or has not been
-// hashed yet).
+// hashed yet). The index keeps content ids only; the block hashes come from
+// the hash cache, or from reading the file again when the cache no longer
+// has them.
 func (l *Library) Hashes(cid string) (Hashes, error) {
 	if !ValidContentID(cid) {
 		return Hashes{}, ErrBadContentID
 	}
-	t := l.tree.Load()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, n := range t.byCID[cid] {
-		if fh := n.hash.Load(); fh != nil {
-			return fh.h, nil
+	err := fmt.Errorf("%w: %s", ErrNotFound, cid)
+	for _, n := range l.tree.Load().withCID(digestOf(cid)) {
+		h, herr := l.hashesOf(n, cid)
+		if herr == nil {
+			return h, nil
+		}
+		if !errors.Is(herr, ErrChanged) {
+			l.log.Debug("reading hashes", "path", n.f.childPath(n.i), "err", herr)
 		}
 	}
-	return Hashes{}, fmt.Errorf("%w: %s", ErrNotFound, cid)
+	return Hashes{}, err
 }
 
 // Has reports whether a shared file has content cid.
 func (l *Library) Has(cid string) bool {
-	t := l.tree.Load()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.byCID[cid]) > 0
+	if !ValidContentID(cid) {
+		return false
+	}
+	return l.tree.Load().hasCID(digestOf(cid))
 }
-
-// hashPending hashes every file of the current index without a content id,

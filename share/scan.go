@@ -1,6 +1,8 @@
 package share
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -34,7 +36,7 @@ func (l *Library) rescan() (bool, error) {
 	}
 	old := l.tree.Load()
 	items := l.cat.Items()
-	t := &tree{byName: map[string]*node{}, byCID: map[string][]*node{}}
+	t := &tree{byName: map[string]int{}}
 	sig := fnv.New64a()
 	used := map[string]bool{}
 	for _, it := range items {
@@ -45,31 +47,56 @@ func (l *Library) rescan() (bool, error) {
 			top = nil
 		}
 		fmt.Fprintf(sig, "%s\x00%s\x00%s\x00%d\n", it.Name, it.Path, st.Err, len(st.Secrets))
+		t.tops = append(t.tops, -1)
 		if top != nil {
 			used[it.Path] = true
-			t.items = append(t.items, top)
-			t.byName[top.name] = top
 			st.Files, st.Bytes = top.files, top.size
-			if !top.dir {
-				st.Files = 1
-			}
 			t.files += st.Files
 			t.bytes += top.size
-			walkNodes(top, func(n *node) {
-				fmt.Fprintf(sig, "%s\x00%t\x00%d\x00%d\x00%d\n", n.path, n.dir, n.size, n.mtime.UnixNano(), n.ino)
-				if fh := n.hash.Load(); fh != nil && !n.dir {
-					t.byCID[fh.cid] = append(t.byCID[fh.cid], n)
-					top.hashed.Add(n.size)
-					t.hashed.Add(n.size)
-				}
-			})
+			fmt.Fprintf(sig, "%x\n", top.sig)
+			t.items = append(t.items, topItem{f: top, status: len(t.status)})
 		}
 		t.status = append(t.status, st)
-		t.tops = append(t.tops, top)
 	}
-	sortNodes(t.items)
+	slices.SortFunc(t.items, func(a, b topItem) int {
+		if a.f.single != b.f.single {
+			if b.f.single {
+				return -1
+			}
+			return 1
+		}
+		return compareNames(a.name(), b.name())
+	})
+	t.folderIdx = make(map[*folder]int32, len(old.folders))
+	t.folders = make([]*folder, 0, len(old.folders))
+	for i := range t.items {
+		it := &t.items[i]
+		t.tops[it.status] = i
+		t.byName[it.name()] = i
+		it.first = len(t.folders)
+		it.f.eachFolder(func(f *folder) {
+			t.folderIdx[f] = int32(len(t.folders))
+			t.folders = append(t.folders, f)
+		})
+		it.end = len(t.folders)
+	}
 	t.sig = sig.Sum64()
+	// Content ids set from here on are set under hashMu on the snapshot
+	// then current, so every one is either in t's map already or set on t.
+	l.hashMu.Lock()
+	t.mu.Lock()
+	t.byCID = make(map[uint64]uint64, len(old.byCID))
+	t.more = map[uint64][]uint64{}
+	for fi, f := range t.folders {
+		for i := f.ndirs; i < len(f.kids); i++ {
+			if d, ok := f.slot(i).digest(); ok {
+				t.addCIDLocked(d, fileRef(fi, i))
+			}
+		}
+	}
+	t.mu.Unlock()
 	l.tree.Store(t)
+	l.hashMu.Unlock()
 	for p, r := range l.roots {
 		if !used[p] {
 			r.root.Close()
@@ -77,6 +104,14 @@ func (l *Library) rescan() (bool, error) {
 		}
 	}
 	return t.sig != old.sig, nil
+}
+
+// compareNames orders names case-insensitively, then byte by byte.
+func compareNames(a, b string) int {
+	if c := strings.Compare(FoldKey(a), FoldKey(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
 }
 
 // rootFor returns the os.Root for item, reopening it if the path now names a
@@ -149,8 +184,8 @@ func (r *itemRoot) linksToSecret(rel string) bool {
 	return inSecret(inside)
 }
 
-// scanItem indexes one item, reusing content ids from old.
-func (l *Library) scanItem(it Item, old *tree, st *ItemStatus) (*node, error) {
+// scanItem indexes one item, reusing what old holds of it.
+func (l *Library) scanItem(it Item, old *tree, st *ItemStatus) (*folder, error) {
 	if !l.opts.IncludeSecrets && inSecret(it.Path) {
 		st.Secrets = []string{"."}
 		return nil, nil
@@ -158,6 +193,10 @@ func (l *Library) scanItem(it Item, old *tree, st *ItemStatus) (*node, error) {
 	r, err := l.rootFor(it)
 	if err != nil {
 		return nil, err
+	}
+	var was *folder
+	if i, ok := old.byName[it.Name]; ok && old.items[i].f.root == r {
+		was = old.items[i].f
 	}
 	if r.single != "" {
 		fi, err := r.root.Stat(r.single)
@@ -167,10 +206,11 @@ func (l *Library) scanItem(it Item, old *tree, st *ItemStatus) (*node, error) {
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%s is not a regular file", it.Path)
 		}
-		n := &node{name: it.Name, path: it.Name, root: r, rel: r.single}
-		n.top = n
-		l.fillFile(n, fi, old)
-		return n, nil
+		if was != nil && !was.single {
+			was = nil
+		}
+		ents := []scanEntry{{name: it.Name, size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inodeOf(fi)}}
+		return l.build(&folder{root: r, single: true}, nil, ents, was), nil
 	}
 	fi, err := r.root.Stat(".")
 	if err != nil {
@@ -180,155 +220,178 @@ func (l *Library) scanItem(it Item, old *tree, st *ItemStatus) (*node, error) {
 		st.Secrets = []string{"."}
 		return nil, nil
 	}
-	top := &node{name: it.Name, path: it.Name, dir: true, mtime: fi.ModTime(), root: r, rel: "."}
-	top.top = top
-	l.scanDir(top, top, 1, old, st)
-	return top, nil
+	if was != nil && was.single {
+		was = nil
+	}
+	return l.scanDir(r, it.Name, ".", fi.ModTime().UnixNano(), 1, was, st), nil
 }
 
-// scanDir fills dir's children from disk. depth is dir's number of tree path
-// components.
-func (l *Library) scanDir(dir, top *node, depth int, old *tree, st *ItemStatus) {
-	f, err := dir.root.root.Open(filepath.FromSlash(dir.rel))
-	if err != nil {
-		l.log.Debug("cannot read folder", "path", dir.path, "err", err)
-		return
-	}
-	ents, err := f.ReadDir(-1)
-	f.Close()
-	if err != nil {
-		l.log.Debug("cannot read folder", "path", dir.path, "err", err)
-	}
-	for _, e := range ents {
-		name := e.Name()
-		if ValidateName(name) != nil {
-			continue // a name other machines would refuse anyway
-		}
-		rel := path.Join(dir.rel, name)
-		if !l.opts.IncludeSecrets && IsSecretName(name) {
-			if len(st.Secrets) < maxSecretsPer {
-				st.Secrets = append(st.Secrets, strings.TrimPrefix(rel, "./"))
-			}
-			continue
-		}
-		p := dir.path + "/" + name
-		if len(p) > MaxPathBytes || depth+1 > MaxDepth {
-			continue
-		}
-		var fi fs.FileInfo
-		switch t := e.Type(); {
-		case t&fs.ModeSymlink != 0:
-			// Followed only inside the root; folders are never followed.
-			fi, err = dir.root.root.Stat(filepath.FromSlash(rel))
-			if err != nil || !fi.Mode().IsRegular() {
-				continue
-			}
-			if !l.opts.IncludeSecrets && dir.root.linksToSecret(rel) {
-				if len(st.Secrets) < maxSecretsPer {
-					st.Secrets = append(st.Secrets, rel)
-				}
-				continue
-			}
-		case t.IsDir():
-			fi, err = e.Info()
-			if err != nil {
-				continue
-			}
-			if os.SameFile(fi, l.dataID) {
-				if len(st.Secrets) < maxSecretsPer {
-					st.Secrets = append(st.Secrets, rel)
-				}
-				continue
-			}
-			c := &node{name: name, path: p, dir: true, mtime: fi.ModTime(), root: dir.root, rel: rel, top: top}
-			l.scanDir(c, top, depth+1, old, st)
-			dir.add(c)
-			continue
-		case t.IsRegular():
-			fi, err = e.Info()
-			if err != nil || !fi.Mode().IsRegular() {
-				continue
-			}
-		default:
-			continue // devices, pipes, sockets
-		}
-		c := &node{name: name, path: p, root: dir.root, rel: rel, top: top}
-		l.fillFile(c, fi, old)
-		dir.add(c)
-	}
-	sortNodes(dir.children)
+// scanEntry is one child found on disk, before its folder is built.
+type scanEntry struct {
+	name  string
+	size  int64
+	mtime int64
+	ino   uint64
+	sub   *folder // a folder's own index; nil for a file
 }
 
-// add appends child c to folder n and adds up its totals.
-func (n *node) add(c *node) {
-	if n.byName == nil {
-		n.byName = map[string]*node{}
-	}
-	n.children = append(n.children, c)
-	n.byName[c.name] = c
-	n.size += c.size
-	if c.dir {
-		n.files += c.files
+// scanDir indexes the folder at rel in r, whose tree path p has depth
+// components, reusing old (the same folder in the previous snapshot, or
+// nil) where nothing changed.
+func (l *Library) scanDir(r *itemRoot, p, rel string, mtime int64, depth int, old *folder, st *ItemStatus) *folder {
+	var dirs, files []scanEntry
+	f, err := r.root.Open(filepath.FromSlash(rel))
+	if err != nil {
+		l.log.Debug("cannot read folder", "path", p, "err", err)
 	} else {
-		n.files++
-	}
-}
-
-// fillFile sets a file node's stat fields and, when this version was hashed
-// before, its content id.
-func (l *Library) fillFile(n *node, fi fs.FileInfo, old *tree) {
-	n.size, n.mtime, n.ino = fi.Size(), fi.ModTime(), inodeOf(fi)
-	if o := old.lookup(n.path); o != nil && !o.dir && o.root == n.root && o.rel == n.rel && o.sameVersion(n) {
-		if fh := o.hash.Load(); fh != nil {
-			n.hash.Store(fh)
-			return
+		ents, err := f.ReadDir(-1)
+		f.Close()
+		if err != nil {
+			l.log.Debug("cannot read folder", "path", p, "err", err)
 		}
-	}
-	if fh := l.cache.get(n.absPath(), n.key()); fh != nil {
-		n.hash.Store(fh)
-	}
-}
-
-func (n *node) key() fileKey {
-	return fileKey{Size: n.size, MTime: n.mtime.UnixNano(), Ino: n.ino}
-}
-
-func (n *node) absPath() string {
-	return filepath.Join(n.root.dir, filepath.FromSlash(n.rel))
-}
-
-func (n *node) sameVersion(o *node) bool {
-	return n.size == o.size && n.mtime.Equal(o.mtime) && n.ino == o.ino
-}
-
-func (n *node) entry() Entry {
-	e := Entry{Name: n.name, Path: n.path, Size: n.size, Dir: n.dir, ModTime: n.mtime, Files: n.files}
-	if fh := n.hash.Load(); fh != nil {
-		e.ContentID = fh.cid
-	}
-	return e
-}
-
-// sortNodes orders folders first, then names case-insensitively.
-func sortNodes(ns []*node) {
-	slices.SortFunc(ns, func(a, b *node) int {
-		if a.dir != b.dir {
-			if a.dir {
-				return -1
+		for _, e := range ents {
+			name := e.Name()
+			if ValidateName(name) != nil {
+				continue // a name other machines would refuse anyway
 			}
-			return 1
+			crel := path.Join(rel, name)
+			if !l.opts.IncludeSecrets && IsSecretName(name) {
+				if len(st.Secrets) < maxSecretsPer {
+					st.Secrets = append(st.Secrets, strings.TrimPrefix(crel, "./"))
+				}
+				continue
+			}
+			cp := p + "/" + name
+			if len(cp) > MaxPathBytes || depth+1 > MaxDepth {
+				continue
+			}
+			var fi fs.FileInfo
+			switch t := e.Type(); {
+			case t&fs.ModeSymlink != 0:
+				// Followed only inside the root; folders are never followed.
+				fi, err = r.root.Stat(filepath.FromSlash(crel))
+				if err != nil || !fi.Mode().IsRegular() {
+					continue
+				}
+				if !l.opts.IncludeSecrets && r.linksToSecret(crel) {
+					if len(st.Secrets) < maxSecretsPer {
+						st.Secrets = append(st.Secrets, crel)
+					}
+					continue
+				}
+			case t.IsDir():
+				fi, err = e.Info()
+				if err != nil {
+					continue
+				}
+				if os.SameFile(fi, l.dataID) {
+					if len(st.Secrets) < maxSecretsPer {
+						st.Secrets = append(st.Secrets, crel)
+					}
+					continue
+				}
+				var was *folder
+				if old != nil {
+					if i := old.find(name, 1); i >= 0 {
+						was = old.subs[i]
+					}
+				}
+				sub := l.scanDir(r, cp, crel, fi.ModTime().UnixNano(), depth+1, was, st)
+				dirs = append(dirs, scanEntry{name: name, mtime: sub.mtime, sub: sub})
+				continue
+			case t.IsRegular():
+				fi, err = e.Info()
+				if err != nil || !fi.Mode().IsRegular() {
+					continue
+				}
+			default:
+				continue // devices, pipes, sockets
+			}
+			files = append(files, scanEntry{name: name, size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inodeOf(fi)})
 		}
-		if c := strings.Compare(FoldKey(a.name), FoldKey(b.name)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.name, b.name)
-	})
+	}
+	return l.build(&folder{root: r, path: p, rel: rel, mtime: mtime}, dirs, files, old)
 }
 
-// walkNodes calls fn on n and everything below it, pre-order.
-func walkNodes(n *node, fn func(*node)) {
-	fn(n)
-	for _, c := range n.children {
-		walkNodes(c, fn)
+// build fills f from its subfolders and files (in any order) and returns
+// it, or old instead when old holds just the same. A file whose version is
+// the one old lists keeps old's content id; any other takes the hash
+// cache's, if it has one.
+func (l *Library) build(f *folder, dirs, files []scanEntry, old *folder) *folder {
+	byName := func(a, b scanEntry) int { return compareNames(a.name, b.name) }
+	slices.SortFunc(dirs, byName)
+	slices.SortFunc(files, byName)
+	n := 0
+	for _, e := range dirs {
+		n += len(e.name)
 	}
+	for _, e := range files {
+		n += len(e.name)
+	}
+	f.names = make([]byte, 0, n)
+	f.kids = make([]kid, 0, len(dirs)+len(files))
+	f.ndirs = len(dirs)
+	f.subs = make([]*folder, len(dirs))
+	f.cids = make([]cidSlot, len(files))
+	sig := fnv.New64a()
+	var b [8 * 4]byte
+	add := func(e scanEntry, dir bool) {
+		k := kid{name: uint32(len(f.names)), nlen: uint16(len(e.name)), dir: dir, size: e.size, mtime: e.mtime, ino: e.ino}
+		f.names = append(f.names, e.name...)
+		f.kids = append(f.kids, k)
+		binary.LittleEndian.PutUint64(b[0:], uint64(k.size))
+		binary.LittleEndian.PutUint64(b[8:], uint64(k.mtime))
+		binary.LittleEndian.PutUint64(b[16:], k.ino)
+		if dir {
+			binary.LittleEndian.PutUint64(b[24:], e.sub.sig)
+		} else {
+			binary.LittleEndian.PutUint64(b[24:], 0)
+		}
+		sig.Write([]byte(e.name))
+		sig.Write(b[:])
+	}
+	binary.LittleEndian.PutUint64(b[0:], uint64(f.mtime))
+	sig.Write(b[:8])
+	for i, e := range dirs {
+		f.subs[i] = e.sub
+		e.size = e.sub.size
+		add(e, true)
+		f.size += e.sub.size
+		f.files += e.sub.files
+		f.nodes += 1 + e.sub.nodes
+	}
+	for _, e := range files {
+		add(e, false)
+		f.size += e.size
+		f.files++
+		f.nodes++
+	}
+	f.sig = sig.Sum64()
+	if old != nil && old.root == f.root && old.sig == f.sig && old.sameAs(f) {
+		return old
+	}
+	for i := f.ndirs; i < len(f.kids); i++ {
+		k := &f.kids[i]
+		if old != nil && old.root == f.root {
+			if j := old.find(f.name(i), 0); j >= 0 && old.key(j) == f.key(i) {
+				if d, ok := old.slot(j).digest(); ok {
+					f.slot(i).set(d)
+					f.hashed.Add(k.size)
+					continue
+				}
+			}
+		}
+		if fh := l.cache.get(f.childAbs(i), f.key(i)); fh != nil {
+			f.slot(i).set(digestOf(fh.cid))
+			f.hashed.Add(k.size)
+		}
+	}
+	return f
+}
+
+// sameAs reports whether o lists just what f lists, with the very same
+// folders below.
+func (f *folder) sameAs(o *folder) bool {
+	return f.root == o.root && f.path == o.path && f.rel == o.rel && f.single == o.single && f.mtime == o.mtime &&
+		f.ndirs == o.ndirs && bytes.Equal(f.names, o.names) && slices.Equal(f.kids, o.kids) && slices.Equal(f.subs, o.subs)
 }

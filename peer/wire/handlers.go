@@ -78,6 +78,13 @@ func (s *Server) ls(w http.ResponseWriter, r *http.Request) {
 
 var errPageFull = errors.New("page full")
 
+// walkerFrom is implemented by a Library that can start a walk part of the
+// way in (share.Library.WalkFrom), so that paging through /v1/tree does not
+// walk again over every page before.
+type walkerFrom interface {
+	WalkFrom(p string, skip int, fn func(share.Entry) error) error
+}
+
 func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 	p, start, limit, err := pageArgs(r, MaxTreePage)
 	if err != nil {
@@ -86,7 +93,13 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 	}
 	page := ListPage{Entries: []share.Entry{}}
 	i := 0
-	err = s.opts.Library.Walk(p, func(e share.Entry) error {
+	walk := func(fn func(share.Entry) error) error { return s.opts.Library.Walk(p, fn) }
+	if wf, ok := s.opts.Library.(walkerFrom); ok {
+		// The entries before the page are passed over, not built.
+		i = start
+		walk = func(fn func(share.Entry) error) error { return wf.WalkFrom(p, start, fn) }
+	}
+	err = walk(func(e share.Entry) error {
 		if err := r.Context().Err(); err != nil {
 			return err
 		}
