@@ -87,6 +87,8 @@ var defaultProbes = probeTiming{every: 2 * time.Second, timeout: 1500 * time.Mil
 const (
 	goodbyeWait = 1500 * time.Millisecond // for all goodbyes together, on the way out
 	staticRetry = 5 * time.Second         // between attempts to reach a StaticPeers address
+	helloWait   = 5 * time.Second         // for the hello to a neighbour reached by address
+	verifyWait  = 3 * time.Second         // at least, for the first exchange with a neighbour
 )
 
 // EventKind says what an Event reports.
@@ -416,6 +418,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	start("discovery", func() error { return e.disc.Run(life, e.found, e.asked) })
 	for _, addr := range e.opts.StaticPeers {
 		start("peer "+addr, func() error { e.keepStatic(life, addr); return nil })
+	}
+	if !e.opts.ClientOnly {
+		start("remembered neighbours", func() error { e.keepRemembered(life); return nil })
 	}
 	if !e.opts.ClientOnly {
 		start("liveness", func() error { e.liveness(life); return nil })

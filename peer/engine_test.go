@@ -12,9 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"porch/peer/identity"
 	"porch/share"
+	"porch/test/wait"
 )
 
 // withID writes identity.json with id into a fresh data folder of opts, so
@@ -352,5 +354,41 @@ func TestIndexVersionFollowsShares(t *testing.T) {
 	}
 	if len(entries) != 2 {
 		t.Fatalf("after version %d → %d, alice lists %d entries, want 2", before, p.Index, len(entries))
+	}
+}
+
+// A neighbour added by address is remembered: after a restart, without
+// being given again, it is reached at the address where it answered last,
+// and when it calls from another address its remembered address follows.
+func TestNeighbourByAddressRemembered(t *testing.T) {
+	alone := newBus() // nobody hears anybody: only addresses connect them
+	aliceOpts := testOptions(t, alone, "Alice")
+	alice := start(t, aliceOpts)
+	meOpts := testOptions(t, newBus(), "Me")
+	me := start(t, meOpts)
+	if _, err := me.AddPeer(context.Background(), alice.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	me.stop(t)
+
+	again := start(t, Options{DataDir: meOpts.DataDir, Name: "Me", Listen: "127.0.0.1:0", DownloadDir: meOpts.DownloadDir,
+		Discovery: newBus().join, probes: fastProbes})
+	waitFor(t, "alice reached again from what was remembered", func() bool { return online(again.Engine, alice.ID()) })
+	if r := again.rememberedNeighbours(); len(r) != 1 || r[0].ID != alice.ID() || r[0].Addr != alice.Addr() {
+		t.Fatalf("remembered %+v, want alice at %s", r, alice.Addr())
+	}
+
+	// Alice comes back on another port and calls: the remembered address moves.
+	alice.stop(t)
+	moved := start(t, Options{DataDir: aliceOpts.DataDir, Name: "Alice", Listen: "127.0.0.1:0", DownloadDir: aliceOpts.DownloadDir,
+		Discovery: newBus().join, probes: fastProbes})
+	if _, err := moved.AddPeer(context.Background(), again.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if !wait.For(20*time.Second, func() bool {
+		r := again.rememberedNeighbours()
+		return len(r) == 1 && r[0].Addr == moved.Addr()
+	}) {
+		t.Fatalf("remembered %+v, peers %+v; alice now at %s", again.rememberedNeighbours(), again.Peers(), moved.Addr())
 	}
 }

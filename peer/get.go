@@ -9,15 +9,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"porch/peer/swarm"
 	"porch/peer/wire"
 	"porch/share"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Limits on what one download accepts from a remote listing.
 const (
 	maxGetEntries   = 1_000_000
+	maxGetPathBytes = 96 << 20        // bytes of the paths of one download's listing
 	hashWait        = 2 * time.Minute // how long to wait for a source to finish hashing
 	batchMaxFiles   = 1000
 	batchMaxBytes   = 64 << 20
@@ -128,25 +132,32 @@ type getEntry struct {
 // files that have no content id yet, and maps each entry to its destination.
 func (j *getJob) listing(ctx context.Context, p string) ([]getEntry, error) {
 	deadline := time.Now().Add(hashWait)
-	base := path.Base(p)
+	cut := len(p) - len(path.Base(p)) // rel is the entry's path from p's last component on
 	for {
 		var out []getEntry
+		var pathBytes int
 		unhashed := 0
+		names := newSiblings()
 		err := j.origin.Tree(ctx, p, func(en share.Entry) error {
 			if len(out) >= maxGetEntries {
-				return fmt.Errorf("%s has more than %d entries under %s", j.info.Name, maxGetEntries, p)
+				return fmt.Errorf("%s has more than %d entries under %s", j.info.Name, maxGetEntries, shortQuote(p))
 			}
-			var rel string
-			switch {
-			case en.Path == p:
-				rel = base
-			case strings.HasPrefix(en.Path, p+"/"):
-				rel = base + "/" + en.Path[len(p)+1:]
-			default:
-				return fmt.Errorf("%s sent %q, which is outside %q", j.info.Name, en.Path, p)
+			if pathBytes += len(en.Path); pathBytes > maxGetPathBytes {
+				return fmt.Errorf("%s lists more than %d MiB of names under %s; Porch stops there", j.info.Name, maxGetPathBytes>>20, shortQuote(p))
 			}
+			if en.Path != p && !strings.HasPrefix(en.Path, p+"/") {
+				return fmt.Errorf("%s sent %s, which is outside %s", j.info.Name, shortQuote(en.Path), shortQuote(p))
+			}
+			// Name and rel share Path's memory: a listing of a million
+			// entries is held once.
+			en.Name = en.Path[len(en.Path)-len(en.Name):]
+			rel := en.Path[cut:]
 			if err := share.ValidatePath(rel); err != nil {
 				return fmt.Errorf("%s sent a bad name: %w", j.info.Name, err)
+			}
+			if other, clash := names.add(en.Path, en.Dir); clash {
+				return fmt.Errorf("%s lists both %s and %s, names that some filesystems take for one; Porch does not guess which to keep",
+					j.info.Name, shortQuote(other), shortQuote(en.Name))
 			}
 			if !en.Dir && en.ContentID == "" {
 				unhashed++
@@ -158,13 +169,13 @@ func (j *getJob) listing(ctx context.Context, p string) ([]getEntry, error) {
 			return nil, friendly(j.info, err)
 		}
 		if len(out) == 0 || out[0].Path != p {
-			return nil, fmt.Errorf("%s does not share %q", j.info.Name, p)
+			return nil, fmt.Errorf("%s does not share %s", j.info.Name, shortQuote(p))
 		}
 		if unhashed == 0 {
 			return out, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s is still preparing %d files of %q; try again in a while", j.info.Name, unhashed, p)
+			return nil, fmt.Errorf("%s is still preparing %d files of %s; try again in a while", j.info.Name, unhashed, shortQuote(p))
 		}
 		j.e.log.Info("waiting for the source to finish hashing", "peer", j.info.Name, "files", unhashed)
 		select {
@@ -173,6 +184,61 @@ func (j *getJob) listing(ctx context.Context, p string) ([]getEntry, error) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// droppedSource is a source the swarm gave up on, and why.
+type droppedSource struct {
+	name string
+	err  error
+}
+
+// siblings finds names in one folder of a listing that would be one file on
+// a filesystem that ignores case or Unicode normalisation (NTFS, APFS,
+// exFAT). The listing comes in pre-order, so it keeps the names of the
+// folders on the current path only.
+type siblings struct {
+	stack []siblingDir
+}
+
+type siblingDir struct {
+	path  string
+	names map[string]string // folded name -> name as listed
+}
+
+func newSiblings() *siblings { return &siblings{} }
+
+// add records the entry at slash path p and reports an earlier sibling it
+// clashes with.
+func (s *siblings) add(p string, dir bool) (other string, clash bool) {
+	parent, name := path.Split(p)
+	parent = strings.TrimSuffix(parent, "/")
+	for len(s.stack) > 0 && s.stack[len(s.stack)-1].path != parent {
+		s.stack = s.stack[:len(s.stack)-1]
+	}
+	if len(s.stack) > 0 {
+		top := s.stack[len(s.stack)-1]
+		key := strings.ToLower(norm.NFC.String(name))
+		if other, ok := top.names[key]; ok {
+			return other, true
+		}
+		top.names[key] = name
+	}
+	if dir {
+		s.stack = append(s.stack, siblingDir{path: p, names: map[string]string{}})
+	}
+	return "", false
+}
+
+// shortQuote quotes a name from the network for a message, cut to 80 bytes.
+func shortQuote(s string) string {
+	if len(s) <= 80 {
+		return fmt.Sprintf("%q", s)
+	}
+	cut := 80
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q… (%d bytes)", s[:cut], len(s))
 }
 
 // fetchSmall fetches single-block files in batches from the origin: one
@@ -247,9 +313,12 @@ func (j *getJob) putSmall(dirs *dirCache, en getEntry, data []byte) error {
 		return fmt.Errorf("%s: %w", en.rel, err)
 	}
 	defer release()
+	if int64(len(data)) != en.Size {
+		return fmt.Errorf("%s sent %d bytes for %s, which it lists as %d bytes", j.info.Name, len(data), shortQuote(en.Path), en.Size)
+	}
 	if _, err := d.Put(name, en.ContentID, data); err != nil {
 		if errors.Is(err, share.ErrHashMismatch) {
-			return fmt.Errorf("%s sent bytes for %s that do not match its content id", j.info.Name, en.Path)
+			return fmt.Errorf("%s sent bytes for %s that do not match its content id", j.info.Name, shortQuote(en.Path))
 		}
 		return fmt.Errorf("%s: %w", en.rel, err)
 	}
@@ -408,6 +477,9 @@ func (j *getJob) fetchLarge(ctx context.Context, en getEntry) error {
 	if err != nil {
 		return friendly(j.info, err)
 	}
+	if h.Size != en.Size {
+		return fmt.Errorf("%s lists %s as %d bytes, but its hashes are those of %d bytes", j.info.Name, shortQuote(en.Path), en.Size, h.Size)
+	}
 	if j.store.Have(en.rel, h) {
 		j.skipped(en.Size)
 		return nil
@@ -417,6 +489,7 @@ func (j *getJob) fetchLarge(ctx context.Context, en getEntry) error {
 		return fmt.Errorf("%s: %w", en.rel, err)
 	}
 	defer part.Close()
+	var dropped []droppedSource // OnDrop runs on the fetcher's goroutine, before Run returns
 	j.mu.Lock()
 	j.file, j.curDone = en.rel, part.Verified()
 	j.mu.Unlock()
@@ -429,7 +502,7 @@ func (j *getJob) fetchLarge(ctx context.Context, en getEntry) error {
 			j.report()
 		},
 		OnDrop: func(s swarm.Source, err error) {
-			j.e.log.Warn("source dropped", "peer", s.Name(), "file", en.rel, "err", err)
+			dropped = append(dropped, droppedSource{s.Name(), err})
 		},
 		Logger: j.e.log,
 	})
@@ -437,6 +510,12 @@ func (j *getJob) fetchLarge(ctx context.Context, en getEntry) error {
 	stop := j.e.addHolders(ctx, en.ContentID, j.info.ID, f.AddSource)
 	err = f.Run(ctx)
 	stop()
+	if err == nil {
+		// The file arrived from the others; say who was dropped on the way.
+		for _, d := range dropped {
+			j.e.log.Warn("source dropped", "peer", d.name, "file", en.rel, "err", d.err)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, swarm.ErrNoSources) {
 			return fmt.Errorf("%s: no neighbour could deliver it (%w); the verified part is kept for the next try", en.rel, err)

@@ -95,7 +95,7 @@ func (e *Engine) verify(ctx context.Context, peerID string) {
 		return
 	}
 	c := wire.NewClient(e.id, e.known, wire.Remote{ID: info.ID, Name: info.Name, Fingerprint: info.Fingerprint, Addrs: info.hostPorts()})
-	ctx, cancel := context.WithTimeout(ctx, 3*e.probe.timeout)
+	ctx, cancel := context.WithTimeout(ctx, max(3*e.probe.timeout, verifyWait))
 	defer cancel()
 	ri, err := c.Info(ctx)
 	switch {
@@ -121,6 +121,7 @@ func (e *Engine) verify(ctx context.Context, peerID string) {
 			return
 		}
 		e.log.Info("peer added", "id", peerID, "name", out.Name, "addrs", strings.Join(out.Addrs, ","), "port", out.Port)
+		e.rememberVerified(out)
 		e.emit(Event{Kind: PeerAdded, Peer: out})
 	}
 }
@@ -236,6 +237,10 @@ func (e *Engine) hello(fp string, remote netip.Addr, info wire.Info) {
 	if info.ID == e.id.ID || info.Fingerprint != fp || info.Port <= 0 {
 		return
 	}
+	// The hello is signed by the neighbour's own key: if it calls from an
+	// address or port other than the one it is known at, it moved (a new
+	// address, a restart on another port), and it is verified again there.
+	e.peers.moved(info.ID, fp, remote.Unmap().String(), info.Port)
 	e.found(discovery.Announcement{ID: info.ID, Name: info.Name, Fingerprint: fp, Port: info.Port, Addrs: []netip.Addr{remote.Unmap()}})
 }
 
@@ -288,7 +293,7 @@ func (e *Engine) AddPeer(ctx context.Context, addr string) (PeerInfo, error) {
 		return existing, nil
 	}
 	c := wire.NewClient(e.id, e.known, wire.Remote{Addrs: []string{addr}})
-	ctx, cancel := context.WithTimeout(ctx, 3*e.probe.timeout)
+	ctx, cancel := context.WithTimeout(ctx, max(3*e.probe.timeout, verifyWait))
 	defer cancel()
 	ri, err := c.Info(ctx)
 	if err != nil {
@@ -304,11 +309,14 @@ func (e *Engine) AddPeer(ctx context.Context, addr string) (PeerInfo, error) {
 	if wasOnline {
 		return info, nil
 	}
+	if !e.opts.ClientOnly {
+		e.remember(info.ID, addr, false) // reached again after a restart
+	}
 	e.log.Info("peer added", "id", info.ID, "name", info.Name, "addrs", addr, "port", port)
 	e.emit(Event{Kind: PeerAdded, Peer: info})
 	if !e.opts.ClientOnly {
 		e.spawn(func(ctx context.Context) {
-			hctx, cancel := context.WithTimeout(ctx, e.probe.timeout)
+			hctx, cancel := context.WithTimeout(ctx, helloWait)
 			defer cancel()
 			if err := c.Hello(hctx, e.selfInfo()); err != nil {
 				e.log.Debug("hello not delivered", "addr", addr, "err", err)

@@ -543,3 +543,21 @@ func short(id string) string {
 	}
 	return id
 }
+
+// moved takes a peer that is online with key fp but now calls from host and
+// port it is not known at out of the online set, so that the next sighting
+// verifies it there; it does nothing for a peer known at that address.
+func (t *table) moved(id, fp, host string, port int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, ok := t.peers[id]
+	if !ok || !st.info.Online || st.info.Fingerprint != fp {
+		return
+	}
+	if st.info.Port == port && slices.Contains(st.info.Addrs, host) {
+		return
+	}
+	st.info.Online = false
+	st.busy = false
+	t.drop(st)
+}

@@ -199,19 +199,21 @@ func Require(t *testing.T) {
 // a veth pair whose peer end is named Iface inside the peer's namespace. Its methods must be
 // called from the test goroutine (Exec, Run call t.Fatal).
 type Net struct {
-	id    string // "porch-<pid>-<n>": prefix of every namespace name
-	hub   string
-	nodes []*node
-	logs  string // stdout/stderr files of every process started
+	id     string // "porch-<pid>-<n>": prefix of every namespace name
+	hub    string
+	router string // the router's namespace once Route made it; "" before
+	nodes  []*node
+	logs   string // stdout/stderr files of every process started
 }
 
 // node is one peer's namespace and directories.
 type node struct {
 	ns   string
-	name string // display name: alice, bob, ...
-	addr string // 10.213.0.(10+i)
-	dir  string // the peer's own temporary folder
-	home string // HOME and XDG dirs, under dir: keeps everything off the real home
+	name string   // display name: alice, bob, ...
+	addr string   // 10.213.0.(10+i)
+	dir  string   // the peer's own temporary folder
+	home string   // HOME and XDG dirs, under dir: keeps everything off the real home
+	via  []string // the route to the other subnet, once Route made one: "10.214.0.0/24 via 10.213.0.1"
 }
 
 // New makes n peers (1..MaxPeers), named alice, bob, carol... Everything is removed in t.Cleanup, after the
@@ -330,6 +332,9 @@ func ip(t *testing.T, args ...string) {
 // there) and deletes them.
 func (tn *Net) destroy(t *testing.T) {
 	nss := []string{tn.hub}
+	if tn.router != "" {
+		nss = append(nss, tn.router)
+	}
 	for _, nd := range tn.nodes {
 		nss = append(nss, nd.ns)
 	}
@@ -592,4 +597,68 @@ func runHelper(name string, args []string) int {
 	}
 	fmt.Fprintln(os.Stderr, "helper: unknown", name)
 	return 2
+}
+
+// subnet2 is the second subnet Route puts peers on, behind the router.
+const subnet2 = "10.214.0."
+
+// Route puts peers right on a second subnet (10.214.0.0/24, on a bridge of
+// its own in the hub) joined to the first by a router namespace that
+// forwards unicast and nothing else, so no multicast (mDNS) crosses between
+// the two: peers on different sides reach each other only by address. Each
+// moved peer keeps its number (peer i is 10.214.0.(10+i)). Route may be
+// called once, before any process starts.
+func (tn *Net) Route(t *testing.T, right ...int) {
+	t.Helper()
+	if tn.router != "" {
+		t.Fatal("netns: Route called twice")
+	}
+	tn.router = tn.id + "-rtr"
+	ip(t, "netns", "add", tn.router)
+	ip(t, "-n", tn.router, "link", "set", "lo", "up")
+	ip(t, "-n", tn.hub, "link", "add", "br1", "type", "bridge", "mcast_snooping", "0")
+	ip(t, "-n", tn.hub, "link", "set", "br1", "up")
+	for k, side := range []struct{ br, addr string }{{"br0", subnet + "1"}, {"br1", subnet2 + "1"}} {
+		veth := "vr" + strconv.Itoa(k)
+		ip(t, "-n", tn.hub, "link", "add", veth, "type", "veth", "peer", "name", "r"+strconv.Itoa(k), "netns", tn.router)
+		ip(t, "-n", tn.hub, "link", "set", veth, "master", side.br, "up")
+		ip(t, "-n", tn.router, "addr", "add", side.addr+"/24", "dev", "r"+strconv.Itoa(k))
+		ip(t, "-n", tn.router, "link", "set", "r"+strconv.Itoa(k), "up")
+	}
+	if out, err := exec.Command("ip", "netns", "exec", tn.router, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
+		t.Fatalf("ip_forward in the router: %v %s", err, out)
+	}
+	moved := map[int]bool{}
+	for _, i := range right {
+		moved[i] = true
+		nd := tn.nodes[i]
+		ip(t, "-n", tn.hub, "link", "set", "vh"+strconv.Itoa(i), "master", "br1")
+		ip(t, "-n", nd.ns, "addr", "del", nd.addr+"/24", "dev", Iface)
+		nd.addr = subnet2 + strconv.Itoa(10+i)
+		ip(t, "-n", nd.ns, "addr", "add", nd.addr+"/24", "dev", Iface)
+	}
+	for i, nd := range tn.nodes {
+		other, via := subnet2+"0/24", subnet+"1"
+		if moved[i] {
+			other, via = subnet+"0/24", subnet2+"1"
+		}
+		nd.via = []string{other, "via", via}
+		ip(t, append([]string{"-n", nd.ns, "route", "add"}, nd.via...)...)
+	}
+}
+
+// SetAddr gives peer i another address on its subnet (last byte last), as a
+// machine that gets a new lease does; its old address is gone.
+func (tn *Net) SetAddr(t *testing.T, i int, last int) {
+	t.Helper()
+	nd := tn.nodes[i]
+	prefix := nd.addr[:strings.LastIndexByte(nd.addr, '.')+1]
+	ip(t, "-n", nd.ns, "addr", "del", nd.addr+"/24", "dev", Iface)
+	nd.addr = prefix + strconv.Itoa(last)
+	ip(t, "-n", nd.ns, "addr", "add", nd.addr+"/24", "dev", Iface)
+	// Routes that went with the old address come back.
+	ip(t, "-n", nd.ns, "route", "replace", "224.0.0.0/4", "dev", Iface)
+	if nd.via != nil {
+		ip(t, append([]string{"-n", nd.ns, "route", "replace"}, nd.via...)...)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -21,6 +22,11 @@ import (
 // defaultPort is the fixed, documented port Porch listens on (a firewall rule
 // can name it); when it is taken Porch falls back to a free port.
 const defaultPort = peer.DefaultPort
+
+// memoryLimit is the soft memory limit of a porch process (GOMEMLIMIT
+// overrides it). It is not a cap: the heap may pass it when that much is
+// live.
+const memoryLimit = 256 << 20
 
 // errStopped is what a command returns when it was interrupted by a signal.
 var errStopped = errors.New("stopped")
@@ -118,6 +124,12 @@ func Main(argv []string, stdout, stderr io.Writer, window WindowFunc) int {
 	// to the terminal as it is.
 	log.SetFlags(0)
 	log.SetOutput(debugWriter{o.log})
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the collector works harder as the heap nears it
+		// instead of letting it grow to twice what is live, so a big index
+		// or a long listing costs what it holds, not double.
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	if err := o.defaults(); err != nil {
 		fmt.Fprintf(stderr, "porch: %v\n", err)
 		return 1
