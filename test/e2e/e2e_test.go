@@ -658,3 +658,61 @@ func TestE2ETrust(t *testing.T) {
 		t.Errorf("trust ls after untrust:\n%s", out)
 	}
 }
+
+// Beyond one LAN: two subnets joined by a router that carries no multicast.
+// Peers given to each other by address find each other, remember it across
+// restarts, and keep working when one of them comes back at another address.
+func TestE2EBeyondOneLAN(t *testing.T) {
+	needPorch(t)
+	n := newTestNet(t, 2)
+	n.Route(t, 1) // bob on 10.214.0.0/24, alice on 10.213.0.0/24
+	at := func(i int) string { return n.Addr(i) + ":46724" }
+	added := func(p *netns.Proc, name, addr string) func() bool {
+		return func() bool {
+			for _, line := range strings.Split(p.Stderr(), "\n") {
+				if logShowsPeer(line, "peer added", name) && strings.Contains(line, addr) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+
+	alice := n.Start(t, 0, "serve", "--peer", at(1))
+	bob := n.Start(t, 1, "serve", "--peer", at(0))
+	if !netns.WaitFor(t, 20*time.Second, added(bob, "alice", n.Addr(0))) || !netns.WaitFor(t, 20*time.Second, added(alice, "bob", n.Addr(1))) {
+		t.Fatalf("not found by address across the router:\nalice:\n%s\nbob:\n%s", netns.Tail(alice.Stderr(), 10), netns.Tail(bob.Stderr(), 10))
+	}
+	// mDNS does not cross: a browse from bob's subnet finds only bob.
+	for _, p := range listPeers(t, n, 1) {
+		if p.Name == "alice" {
+			t.Errorf("alice seen by mDNS across the router: %+v", p)
+		}
+	}
+	if out := mustRun(t, n, 1, "ls", at(0)); !strings.Contains(out, "shares nothing") {
+		t.Errorf("ls by address across the router:\n%s", out)
+	}
+
+	// Remembered: both restart without being told where the other is.
+	alice.Stop()
+	bob.Stop()
+	bob = n.Start(t, 1, "serve")
+	alice = n.Start(t, 0, "serve")
+	if !netns.WaitFor(t, 30*time.Second, added(bob, "alice", n.Addr(0))) {
+		t.Fatalf("bob did not reach alice again from what it remembered:\n%s", netns.Tail(bob.Stderr(), 10))
+	}
+
+	// Alice comes back at another address; she still knows where bob is,
+	// and bob follows her by her id.
+	alice.Stop()
+	n.SetAddr(t, 0, 77)
+	alice = n.Start(t, 0, "serve")
+	if !netns.WaitFor(t, 30*time.Second, added(bob, "alice", n.Addr(0))) {
+		t.Fatalf("bob did not follow alice to %s:\n%s", n.Addr(0), netns.Tail(bob.Stderr(), 15))
+	}
+	bob.Stop()
+	bob = n.Start(t, 1, "serve")
+	if !netns.WaitFor(t, 30*time.Second, added(bob, "alice", n.Addr(0))) {
+		t.Fatalf("after a restart bob looked for alice at her old address:\n%s", netns.Tail(bob.Stderr(), 15))
+	}
+}
