@@ -290,6 +290,9 @@ func (e *Engine) AddPeer(ctx context.Context, addr string) (PeerInfo, error) {
 		return PeerInfo{}, fmt.Errorf("%q has no valid port: give host:port, with a port from 1 to 65535", addr)
 	}
 	if existing, ok := e.peers.at(host, port); ok {
+		if !e.opts.ClientOnly {
+			e.remember(existing.ID, addr, false) // it may have called first
+		}
 		return existing, nil
 	}
 	c := wire.NewClient(e.id, e.known, wire.Remote{Addrs: []string{addr}})

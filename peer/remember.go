@@ -60,6 +60,9 @@ func (e *Engine) remember(id, addr string, onlyKnown bool) {
 	found := false
 	for i := range list {
 		if list[i].ID == id {
+			if list[i].Addr == addr && time.Since(list[i].Seen) < time.Hour {
+				return // nothing new worth a write
+			}
 			if list[i].Addr != addr {
 				e.log.Info("neighbour by address moved", "id", id, "from", list[i].Addr, "to", addr)
 			}
