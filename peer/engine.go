@@ -132,7 +132,7 @@ const (
 //
 // Every method is safe for concurrent use. The fields above lifeMu are set
 // in New and read-only afterwards; lifeMu guards state and every wg.Add; mu
-// guards the settings and the subscribers; the table, the transfer list and
+// guards the settings, the subscribers and hellos; the table, the transfer list and
 // the library guard themselves.
 type Engine struct {
 	opts  Options
@@ -169,6 +169,7 @@ type Engine struct {
 	settings Settings
 	subs     map[int]func(Event)
 	nextSub  int
+	hellos   map[string]bool // peers that said hello and are not verified yet (see introduced)
 }
 
 // New loads (or creates) the identity, opens the database of opts.DataDir

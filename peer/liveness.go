@@ -241,6 +241,7 @@ func (e *Engine) hello(fp string, remote netip.Addr, info wire.Info) {
 	// address or port other than the one it is known at, it moved (a new
 	// address, a restart on another port), and it is verified again there.
 	e.peers.moved(info.ID, fp, remote.Unmap().String(), info.Port)
+	e.introduced(info.ID)
 	e.found(discovery.Announcement{ID: info.ID, Name: info.Name, Fingerprint: fp, Port: info.Port, Addrs: []netip.Addr{remote.Unmap()}})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -74,6 +75,10 @@ func (e *Engine) remember(id, addr string, onlyKnown bool) {
 			return
 		}
 		list = append(list, remembered{ID: id, Addr: addr, Seen: time.Now()})
+		if len(list) > maxRemembered {
+			slices.SortFunc(list, func(a, b remembered) int { return b.Seen.Compare(a.Seen) })
+			list = list[:maxRemembered]
+		}
 	}
 	b, err := json.Marshal(list)
 	if err == nil {
@@ -84,13 +89,37 @@ func (e *Engine) remember(id, addr string, onlyKnown bool) {
 	}
 }
 
-// rememberVerified updates the address of a remembered neighbour that was
-// verified (found by discovery or calling from a new address).
+// maxRemembered bounds the neighbours remembered by address; the one heard
+// from longest ago makes room.
+const maxRemembered = 64
+
+// rememberVerified records the address of a neighbour just verified: one
+// that introduced itself with a hello (it reached this machine by address),
+// or one given with --peer, is remembered; one remembered already follows
+// its new address; one found by discovery alone is not remembered.
 func (e *Engine) rememberVerified(p PeerInfo) {
-	if len(p.Addrs) == 0 || p.Port == 0 {
+	if len(p.Addrs) == 0 || p.Port == 0 || e.opts.ClientOnly {
 		return
 	}
-	e.remember(p.ID, net.JoinHostPort(p.Addrs[0], strconv.Itoa(p.Port)), true)
+	addr := net.JoinHostPort(p.Addrs[0], strconv.Itoa(p.Port))
+	e.mu.Lock()
+	introduced := e.hellos[p.ID]
+	delete(e.hellos, p.ID)
+	e.mu.Unlock()
+	e.remember(p.ID, addr, !introduced && !slices.Contains(e.opts.StaticPeers, addr))
+}
+
+// introduced notes that peer id said hello, so that it is remembered once
+// verified.
+func (e *Engine) introduced(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hellos == nil {
+		e.hellos = map[string]bool{}
+	}
+	if len(e.hellos) < maxRemembered {
+		e.hellos[id] = true
+	}
 }
 
 // keepRemembered reaches again, until ctx ends, every remembered neighbour
