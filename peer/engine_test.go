@@ -106,16 +106,7 @@ func TestChangedKeyIsRefusedAndReported(t *testing.T) {
 	alice.stop(t)
 	waitFor(t, "alice gone after her goodbye", func() bool { return len(me.Peers()) == 0 })
 
-	// The same id, from a data folder with fresh key files.
-	id, err := os.ReadFile(filepath.Join(aliceOpts.DataDir, "identity.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	impostorOpts := testOptions(t, b, "Alice")
-	if err := os.WriteFile(filepath.Join(impostorOpts.DataDir, "identity.json"), id, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	impostor := start(t, impostorOpts)
+	impostor := sameIDNewKey(t, b, aliceOpts, "Alice")
 	if impostor.ID() != alice.ID() || impostor.id.Fingerprint == alice.id.Fingerprint {
 		t.Fatal("the impostor should have alice's id and another key")
 	}
@@ -134,7 +125,7 @@ func TestChangedKeyIsRefusedAndReported(t *testing.T) {
 	if len(peers) != 1 || !peers[0].KeyChanged || peers[0].Online {
 		t.Errorf("Peers() = %+v, want alice refused", peers)
 	}
-	_, err = me.Resolve("alice")
+	_, err := me.Resolve("alice")
 	if !errors.Is(err, identity.ErrKeyChanged) || !strings.Contains(err.Error(), "porch forget "+alice.ID()[:8]) {
 		t.Errorf("Resolve of a changed key: %v, want ErrKeyChanged saying what to do", err)
 	}
@@ -391,4 +382,20 @@ func TestNeighbourByAddressRemembered(t *testing.T) {
 	}) {
 		t.Fatalf("remembered %+v, peers %+v; alice now at %s", again.rememberedNeighbours(), again.Peers(), moved.Addr())
 	}
+}
+
+// sameIDNewKey starts an engine with the id of the one made with opts, from a
+// fresh data folder, so with another key: a reinstalled machine, or one
+// pretending to be it.
+func sameIDNewKey(t *testing.T, b *bus, opts Options, name string) *runner {
+	t.Helper()
+	id, err := os.ReadFile(filepath.Join(opts.DataDir, "identity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := testOptions(t, b, name)
+	if err := os.WriteFile(filepath.Join(again.DataDir, "identity.json"), id, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return start(t, again)
 }

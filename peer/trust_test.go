@@ -3,8 +3,6 @@ package peer
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -74,15 +72,7 @@ func TestPairTrustAndForget(t *testing.T) {
 	// Alice's machine comes back with the same id and another key.
 	alice.stop(t)
 	waitFor(t, "alice gone", func() bool { return len(me.Peers()) == 0 })
-	id, err := os.ReadFile(filepath.Join(aliceOpts.DataDir, "identity.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	againOpts := testOptions(t, b, "Alice")
-	if err := os.WriteFile(filepath.Join(againOpts.DataDir, "identity.json"), id, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	again := start(t, againOpts)
+	again := sameIDNewKey(t, b, aliceOpts, "Alice")
 	waitFor(t, "the changed key refused", func() bool {
 		ps := me.Peers()
 		return len(ps) == 1 && ps[0].KeyChanged

@@ -79,14 +79,20 @@ func TestNameClashShowsShortID(t *testing.T) {
 	}
 }
 
-func TestBrowseAndDownload(t *testing.T) {
+// browseAlice opens a window whose only neighbour, Alice, is selected.
+func browseAlice(t *testing.T) (*fakeEngine, *Window) {
+	t.Helper()
 	f := newFakeEngine()
 	f.peers = []Peer{alice}
 	aliceTree(f)
 	w := newTestWindow(t, f)
-
 	w.neighbours.Select(1)
 	settle(w)
+	return f, w
+}
+
+func TestBrowseAndDownload(t *testing.T) {
+	f, w := browseAlice(t)
 	test.Tap(rowNamed(t, w, "notes.pdf").buttons[0])
 	if want := []peerPath{{alice.ID, "notes.pdf"}}; !reflect.DeepEqual(f.downloads, want) {
 		t.Fatalf("downloads %v, want %v", f.downloads, want)
@@ -538,12 +544,7 @@ func TestSearchResultsStreamIn(t *testing.T) {
 // Trust… on a neighbour asks it to show the code too, shows the code here,
 // and trusts once the user says so.
 func TestTrustFromBrowse(t *testing.T) {
-	f := newFakeEngine()
-	f.peers = []Peer{alice}
-	aliceTree(f)
-	w := newTestWindow(t, f)
-	w.neighbours.Select(1)
-	settle(w)
+	f, w := browseAlice(t)
 	test.Tap(button(t, w, "Trust…"))
 	settle(w)
 	if !hasText(w, "042 913") {
