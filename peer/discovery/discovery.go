@@ -177,17 +177,23 @@ func hostName(id string) string {
 	return "porch-" + id[:8]
 }
 
-// SetAnnounce starts (true) or stops (false) announcing this peer. Stopping
-// sends a goodbye, which zeroconf peers ignore: they go on listing this peer
-// until their own expiry. Safe for concurrent use; does not block.
-func (d *Discovery) SetAnnounce(on bool) {
+// setWaking sets *field, one of d's mu-guarded settings, to v and wakes the
+// announcer if that changed it.
+func setWaking[T comparable](d *Discovery, field *T, v T) {
 	d.mu.Lock()
-	changed := d.announce != on
-	d.announce = on
+	changed := *field != v
+	*field = v
 	d.mu.Unlock()
 	if changed {
 		d.wake()
 	}
+}
+
+// SetAnnounce starts (true) or stops (false) announcing this peer. Stopping
+// sends a goodbye, which zeroconf peers ignore: they go on listing this peer
+// until their own expiry. Safe for concurrent use; does not block.
+func (d *Discovery) SetAnnounce(on bool) {
+	setWaking(d, &d.announce, on)
 }
 
 // SetName changes the display name and, while announcing, re-registers so
@@ -197,13 +203,7 @@ func (d *Discovery) SetAnnounce(on bool) {
 // does not block.
 func (d *Discovery) SetName(name string) {
 	name = cleanName(name)
-	d.mu.Lock()
-	changed := d.name != name
-	d.name = name
-	d.mu.Unlock()
-	if changed {
-		d.wake()
-	}
+	setWaking(d, &d.name, name)
 }
 
 // SetIndex changes the announced index version. Neighbours hear it within
@@ -211,13 +211,7 @@ func (d *Discovery) SetName(name string) {
 // sooner; several changes in between are announced as the last one. Safe
 // for concurrent use; does not block.
 func (d *Discovery) SetIndex(v uint64) {
-	d.mu.Lock()
-	changed := d.index != v
-	d.index = v
-	d.mu.Unlock()
-	if changed {
-		d.wake()
-	}
+	setWaking(d, &d.index, v)
 }
 
 // Check asks the link whether the peer id is still there, with a multicast
