@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // find validates p and returns the current snapshot and p's node; p ""
@@ -93,9 +94,14 @@ func (l *Library) WalkFrom(p string, skip int, fn func(Entry) error) error {
 	return nil
 }
 
+// searchBudget bounds the time one search spends walking the index; a
+// variable so that tests can shorten it.
+var searchBudget = time.Second
+
 // Search returns up to max entries (files and folders, pre-order) that match
 // query in the syntax of ParseQuery; a query that does not parse, or asks
-// for nothing, finds nothing. max <= 0 means 500. Only the entries found
+// for nothing, finds nothing. max <= 0 means 500. A search stops after
+// searchBudget (a second) with what it found by then. Only the entries found
 // are built; the names are matched where the index holds them.
 func (l *Library) Search(query string, max int) []Entry {
 	q, err := ParseQuery(query)
@@ -107,7 +113,13 @@ func (l *Library) Search(query string, max int) []Entry {
 	}
 	var out []Entry
 	t := l.tree.Load()
+	start, visited := time.Now(), 0
 	visit := func(r nodeRef) bool {
+		// A search answers with what it found within searchBudget, so a
+		// burst of searches cannot keep this peer walking for long.
+		if visited++; visited%1024 == 0 && time.Since(start) > searchBudget {
+			return false
+		}
 		var name string
 		var size int64
 		dir := r.isDir()

@@ -218,3 +218,22 @@ func BenchmarkMatchMillion(b *testing.B) {
 		}
 	}
 }
+
+// A search answers with what it found within its time budget: with no time
+// at all it stops at its first look at the clock, after 1,024 entries.
+func TestSearchTimeBudget(t *testing.T) {
+	src := t.TempDir()
+	for i := range 3000 {
+		writeFile(t, filepath.Join(src, fmt.Sprintf("d%d", i/100), fmt.Sprintf("song %04d.flac", i)), "x")
+	}
+	l := openLib(t, t.TempDir(), LibraryOptions{}, src)
+	if n := len(l.Search("song", 5000)); n != 3000 {
+		t.Fatalf("%d results within the budget, want 3000", n)
+	}
+	old := searchBudget
+	searchBudget = 0
+	t.Cleanup(func() { searchBudget = old })
+	if n := len(l.Search("song", 5000)); n == 0 || n >= 1024 {
+		t.Fatalf("%d results with no time, want some, fewer than 1,024", n)
+	}
+}
