@@ -304,7 +304,7 @@ func checkInfo(in Info, fp, wantID string) error {
 	case in.Fingerprint != fp:
 		return fmt.Errorf("%w: info reports %s, the connection presents %s", identity.ErrFingerprint, quote(in.Fingerprint), fp)
 	case wantID != "" && in.ID != wantID:
-		return fmt.Errorf("%w: id %s, expected %s", ErrBadResponse, quote(in.ID), wantID)
+		return fmt.Errorf("%w: id %s, expected %s", ErrBadResponse, quote(in.ID), quote(wantID))
 	case !validID(in.ID):
 		return fmt.Errorf("%w: id %s is not a UUID", ErrBadResponse, quote(in.ID))
 	case in.Files < 0 || in.Bytes < 0 || in.HashedBytes < 0:
