@@ -136,13 +136,13 @@ func (j *getJob) listing(ctx context.Context, p string) ([]getEntry, error) {
 		names := newSiblings()
 		err := j.origin.Tree(ctx, p, func(en share.Entry) error {
 			if len(out) >= maxGetEntries {
-				return fmt.Errorf("%s has more than %d entries under %s", j.info.Name, maxGetEntries, shortQuote(p))
+				return fmt.Errorf("%s has more than %d entries under %s", j.info.Name, maxGetEntries, wire.Quote(p))
 			}
 			if pathBytes += len(en.Path); pathBytes > maxGetPathBytes {
-				return fmt.Errorf("%s lists more than %d MiB of names under %s; Porch stops there", j.info.Name, maxGetPathBytes>>20, shortQuote(p))
+				return fmt.Errorf("%s lists more than %d MiB of names under %s; Porch stops there", j.info.Name, maxGetPathBytes>>20, wire.Quote(p))
 			}
 			if en.Path != p && !strings.HasPrefix(en.Path, p+"/") {
-				return fmt.Errorf("%s sent %s, which is outside %s", j.info.Name, shortQuote(en.Path), shortQuote(p))
+				return fmt.Errorf("%s sent %s, which is outside %s", j.info.Name, wire.Quote(en.Path), wire.Quote(p))
 			}
 			// Name and rel share Path's memory: a listing of a million
 			// entries is held once.
@@ -153,7 +153,7 @@ func (j *getJob) listing(ctx context.Context, p string) ([]getEntry, error) {
 			}
 			if other, clash := names.add(en.Path, en.Dir); clash {
 				return fmt.Errorf("%s lists both %s and %s, names that some filesystems take for one; Porch does not guess which to keep",
-					j.info.Name, shortQuote(other), shortQuote(en.Name))
+					j.info.Name, wire.Quote(other), wire.Quote(en.Name))
 			}
 			if !en.Dir && en.ContentID == "" {
 				unhashed++
@@ -165,13 +165,13 @@ func (j *getJob) listing(ctx context.Context, p string) ([]getEntry, error) {
 			return nil, friendly(j.info, err)
 		}
 		if len(out) == 0 || out[0].Path != p {
-			return nil, fmt.Errorf("%s does not share %s", j.info.Name, shortQuote(p))
+			return nil, fmt.Errorf("%s does not share %s", j.info.Name, wire.Quote(p))
 		}
 		if unhashed == 0 {
 			return out, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s is still preparing %d files of %s; try again in a while", j.info.Name, unhashed, shortQuote(p))
+			return nil, fmt.Errorf("%s is still preparing %d files of %s; try again in a while", j.info.Name, unhashed, wire.Quote(p))
 		}
 		j.e.log.Info("waiting for the source to finish hashing", "peer", j.info.Name, "files", unhashed)
 		select {
@@ -195,7 +195,7 @@ func (j *getJob) fetchLarge(ctx context.Context, en getEntry) error {
 		return friendly(j.info, err)
 	}
 	if h.Size != en.Size {
-		return fmt.Errorf("%s lists %s as %d bytes, but its hashes are those of %d bytes", j.info.Name, shortQuote(en.Path), en.Size, h.Size)
+		return fmt.Errorf("%s lists %s as %d bytes, but its hashes are those of %d bytes", j.info.Name, wire.Quote(en.Path), en.Size, h.Size)
 	}
 	if j.store.Have(en.rel, h) {
 		j.skipped(en.Size)

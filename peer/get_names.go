@@ -1,10 +1,8 @@
 package peer
 
 import (
-	"fmt"
 	"path"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -44,16 +42,4 @@ func (s *siblings) add(p string, dir bool) (other string, clash bool) {
 		s.stack = append(s.stack, siblingDir{path: p, names: map[string]string{}})
 	}
 	return "", false
-}
-
-// shortQuote quotes a name from the network for a message, cut to 80 bytes.
-func shortQuote(s string) string {
-	if len(s) <= 80 {
-		return fmt.Sprintf("%q", s)
-	}
-	cut := 80
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%q… (%d bytes)", s[:cut], len(s))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"porch/peer/wire"
 	"porch/share"
 )
 
@@ -85,11 +86,11 @@ func (j *getJob) putSmall(dirs *dirCache, en getEntry, data []byte) error {
 	}
 	defer release()
 	if int64(len(data)) != en.Size {
-		return fmt.Errorf("%s sent %d bytes for %s, which it lists as %d bytes", j.info.Name, len(data), shortQuote(en.Path), en.Size)
+		return fmt.Errorf("%s sent %d bytes for %s, which it lists as %d bytes", j.info.Name, len(data), wire.Quote(en.Path), en.Size)
 	}
 	if _, err := d.Put(name, en.ContentID, data); err != nil {
 		if errors.Is(err, share.ErrHashMismatch) {
-			return fmt.Errorf("%s sent bytes for %s that do not match its content id", j.info.Name, shortQuote(en.Path))
+			return fmt.Errorf("%s sent bytes for %s that do not match its content id", j.info.Name, wire.Quote(en.Path))
 		}
 		return fmt.Errorf("%s: %w", en.rel, err)
 	}

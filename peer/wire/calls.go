@@ -25,7 +25,7 @@ func (c *Client) List(ctx context.Context, p string) ([]share.Entry, error) {
 	var out []share.Entry
 	err := c.pages(ctx, "/v1/ls", p, listBytes, func(e share.Entry) error {
 		if parent(e.Path) != p && e.Path != p { // a file lists as itself
-			return fmt.Errorf("%w: %s is not in %s", ErrBadResponse, quote(e.Path), quote(p))
+			return fmt.Errorf("%w: %s is not in %s", ErrBadResponse, Quote(e.Path), Quote(p))
 		}
 		if len(out) >= MaxListEntries {
 			return fmt.Errorf("%w: more than %d entries", ErrBadResponse, MaxListEntries)
@@ -45,7 +45,7 @@ func (c *Client) Tree(ctx context.Context, p string, fn func(share.Entry) error)
 	}
 	return c.pages(ctx, "/v1/tree", p, treeBytes, func(e share.Entry) error {
 		if !within(e.Path, p) {
-			return fmt.Errorf("%w: %s is not under %s", ErrBadResponse, quote(e.Path), quote(p))
+			return fmt.Errorf("%w: %s is not under %s", ErrBadResponse, Quote(e.Path), Quote(p))
 		}
 		return fn(e)
 	})
@@ -65,14 +65,14 @@ func (c *Client) pages(ctx context.Context, endpoint, p string, maxBytes int64, 
 		n, err := c.getJSONn(ctx, http.MethodGet, endpoint, q, nil, &page, min(MaxPageBytes, maxBytes-total))
 		if err != nil {
 			if errors.Is(err, ErrBadResponse) && total+n >= maxBytes {
-				return fmt.Errorf("peer %s: %s %s: %w: the listing goes on past %d MiB", c.label(), endpoint, quote(p), ErrBadResponse, maxBytes>>20)
+				return fmt.Errorf("peer %s: %s %s: %w: the listing goes on past %d MiB", c.label(), endpoint, Quote(p), ErrBadResponse, maxBytes>>20)
 			}
 			return err
 		}
 		total += n
 		for _, e := range page.Entries {
 			if err := checkEntry(e); err != nil {
-				return fmt.Errorf("peer %s: %s %s: %w", c.label(), endpoint, quote(p), err)
+				return fmt.Errorf("peer %s: %s %s: %w", c.label(), endpoint, Quote(p), err)
 			}
 			if err := fn(e); err != nil {
 				return err
@@ -82,7 +82,7 @@ func (c *Client) pages(ctx context.Context, endpoint, p string, maxBytes int64, 
 			return nil
 		}
 		if len(page.Entries) == 0 || page.Next == cursor || len(page.Next) > 256 {
-			return fmt.Errorf("peer %s: %s %s: %w: cursor does not advance", c.label(), endpoint, quote(p), ErrBadResponse)
+			return fmt.Errorf("peer %s: %s %s: %w: cursor does not advance", c.label(), endpoint, Quote(p), ErrBadResponse)
 		}
 		cursor = page.Next
 	}
@@ -120,7 +120,7 @@ func (c *Client) Has(ctx context.Context, cids []string) ([]string, error) {
 	}
 	for _, id := range res.Has {
 		if !asked[id] {
-			return nil, fmt.Errorf("peer %s: has: %w: %s was not asked for", c.label(), ErrBadResponse, quote(id))
+			return nil, fmt.Errorf("peer %s: has: %w: %s was not asked for", c.label(), ErrBadResponse, Quote(id))
 		}
 	}
 	return res.Has, nil
@@ -187,7 +187,7 @@ func (c *Client) ReadRange(ctx context.Context, cid string, off int64, p []byte)
 	cr := resp.Header.Get("Content-Range")
 	prefix := "bytes " + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(end, 10) + "/"
 	if !strings.HasPrefix(cr, prefix) {
-		return fmt.Errorf("peer %s: content %s: %w: Content-Range %s, want %s*", c.label(), cid, ErrBadResponse, quote(cr), prefix)
+		return fmt.Errorf("peer %s: content %s: %w: Content-Range %s, want %s*", c.label(), cid, ErrBadResponse, Quote(cr), prefix)
 	}
 	if _, err := io.ReadFull(resp.Body, p); err != nil {
 		return fmt.Errorf("peer %s: content %s at %d: %w", c.label(), cid, off, err)

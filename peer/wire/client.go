@@ -302,11 +302,11 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 func checkInfo(in Info, fp, wantID string) error {
 	switch {
 	case in.Fingerprint != fp:
-		return fmt.Errorf("%w: info reports %s, the connection presents %s", identity.ErrFingerprint, quote(in.Fingerprint), fp)
+		return fmt.Errorf("%w: info reports %s, the connection presents %s", identity.ErrFingerprint, Quote(in.Fingerprint), fp)
 	case wantID != "" && in.ID != wantID:
-		return fmt.Errorf("%w: id %s, expected %s", ErrBadResponse, quote(in.ID), quote(wantID))
+		return fmt.Errorf("%w: id %s, expected %s", ErrBadResponse, Quote(in.ID), Quote(wantID))
 	case !validID(in.ID):
-		return fmt.Errorf("%w: id %s is not a UUID", ErrBadResponse, quote(in.ID))
+		return fmt.Errorf("%w: id %s is not a UUID", ErrBadResponse, Quote(in.ID))
 	case in.Files < 0 || in.Bytes < 0 || in.HashedBytes < 0:
 		return fmt.Errorf("%w: info with negative counts", ErrBadResponse)
 	}

@@ -79,10 +79,11 @@ func (g *stallGuard) Close() error {
 // repeats.
 const maxQuoted = 80
 
-// quote quotes a string that came from the network for an error message,
+// Quote quotes a string that came from the network for an error message,
 // cut to maxQuoted bytes, so a hostile 4 KB name does not fill the
-// terminal.
-func quote(s string) string {
+// terminal. The engine words its own messages about remote names with it
+// too.
+func Quote(s string) string {
 	if len(s) <= maxQuoted {
 		return strconv.Quote(s)
 	}

@@ -165,16 +165,16 @@ func statusOf(err error) int {
 // content id on files only.
 func checkEntry(e share.Entry) error {
 	if err := share.ValidatePath(e.Path); err != nil || e.Path == "" {
-		return fmt.Errorf("%w: entry path %s", ErrBadResponse, quote(e.Path))
+		return fmt.Errorf("%w: entry path %s", ErrBadResponse, Quote(e.Path))
 	}
 	if path.Base(e.Path) != e.Name {
-		return fmt.Errorf("%w: entry %s named %s", ErrBadResponse, quote(e.Path), quote(e.Name))
+		return fmt.Errorf("%w: entry %s named %s", ErrBadResponse, Quote(e.Path), Quote(e.Name))
 	}
 	if e.Size < 0 || e.Files < 0 {
-		return fmt.Errorf("%w: entry %s has a negative size", ErrBadResponse, quote(e.Path))
+		return fmt.Errorf("%w: entry %s has a negative size", ErrBadResponse, Quote(e.Path))
 	}
 	if e.ContentID != "" && (e.Dir || !share.ValidContentID(e.ContentID)) {
-		return fmt.Errorf("%w: entry %s has content id %s", ErrBadResponse, quote(e.Path), quote(e.ContentID))
+		return fmt.Errorf("%w: entry %s has content id %s", ErrBadResponse, Quote(e.Path), Quote(e.ContentID))
 	}
 	return nil
 }
