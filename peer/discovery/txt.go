@@ -8,7 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
+	"porch/peer/identity"
 )
 
 // TXT keys and the protocol version this package speaks.
@@ -189,11 +189,10 @@ func unescapeTXT(s string) (string, error) {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// validID accepts only the canonical form uuid.UUID.String produces, so one
-// peer has exactly one spelling of its id (and of its mDNS instance name).
+// validID accepts only ids identity.ValidID accepts, so one peer has
+// exactly one spelling of its id (and of its mDNS instance name).
 func validID(id string) error {
-	u, err := uuid.Parse(id)
-	if err != nil || u.String() != id || u == uuid.Nil {
+	if !identity.ValidID(id) {
 		return fmt.Errorf("%w: %q", ErrID, clip(id))
 	}
 	return nil

@@ -127,6 +127,14 @@ func checkKey(cert tls.Certificate) error {
 	return fmt.Errorf("identity: unsupported key type %T", cert.PrivateKey)
 }
 
+// ValidID reports whether id is a peer id as Porch writes them: a UUID in
+// the canonical lower-case form uuid.UUID.String produces, not the nil
+// UUID, so that one peer has exactly one spelling of its id.
+func ValidID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id && u != uuid.Nil
+}
+
 func loadID(dataDir string) (string, error) {
 	p := filepath.Join(dataDir, idFile)
 	b, err := os.ReadFile(p)

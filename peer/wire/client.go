@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
-
 	"porch/peer/identity"
 	"porch/share"
 )
@@ -305,19 +303,12 @@ func checkInfo(in Info, fp, wantID string) error {
 		return fmt.Errorf("%w: info reports %s, the connection presents %s", identity.ErrFingerprint, Quote(in.Fingerprint), fp)
 	case wantID != "" && in.ID != wantID:
 		return fmt.Errorf("%w: id %s, expected %s", ErrBadResponse, Quote(in.ID), Quote(wantID))
-	case !validID(in.ID):
+	case !identity.ValidID(in.ID):
 		return fmt.Errorf("%w: id %s is not a UUID", ErrBadResponse, Quote(in.ID))
 	case in.Files < 0 || in.Bytes < 0 || in.HashedBytes < 0:
 		return fmt.Errorf("%w: info with negative counts", ErrBadResponse)
 	}
 	return nil
-}
-
-// validID reports whether id is a peer id as Porch makes them: a UUID in
-// canonical lower-case form.
-func validID(id string) bool {
-	u, err := uuid.Parse(id)
-	return err == nil && u.String() == id
 }
 
 func checkReqPath(p string) error {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"porch/peer/identity"
 	"porch/share"
 )
 
@@ -120,7 +121,7 @@ func FuzzCheckInfo(f *testing.F) {
 			}
 			return
 		}
-		if in.Fingerprint != fp || !validID(in.ID) || (want != "" && in.ID != want) || in.Files < 0 || in.Bytes < 0 || in.HashedBytes < 0 {
+		if in.Fingerprint != fp || !identity.ValidID(in.ID) || (want != "" && in.ID != want) || in.Files < 0 || in.Bytes < 0 || in.HashedBytes < 0 {
 			t.Fatalf("accepted %+v", in)
 		}
 	})
