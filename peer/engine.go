@@ -58,14 +58,17 @@ type Options struct {
 
 	// probes overrides the probe timing; tests shorten it.
 	probes probeTiming
+	// verifying, if set, is called by each verification while it holds its
+	// slot (see maxVerifying); tests count them.
+	verifying func()
 	// silent leaves without saying goodbye, as a machine that loses power
 	// does; tests use it.
 	silent bool
 }
 
 // probeTiming is the liveness budget (see liveness.go): every is the mean
-// interval between two probes this peer sends (to whichever neighbour has
-// the oldest proof of life, and only if that is older than every), timeout
+// interval between two probes this peer sends (to the next neighbour of its
+// shuffled round whose proof of life is older than every), timeout
 // how long a probe may take, fails how many probes in a row may fail
 // before a neighbour is removed, retry the pause before re-probing a
 // neighbour that failed, grace how long a neighbour another peer asked
@@ -89,6 +92,12 @@ const (
 	staticRetry = 5 * time.Second         // between attempts to reach a StaticPeers address
 	helloWait   = 5 * time.Second         // for the hello to a neighbour reached by address
 	verifyWait  = 3 * time.Second         // at least, for the first exchange with a neighbour
+	// maxVerifying is how many neighbours are verified at once. A peer that
+	// joins a busy network hears dozens of announcements within a second;
+	// verifying all at once would run dozens of TLS handshakes side by side
+	// on every peer, and starve the goroutines that read mDNS until the
+	// kernel drops datagrams at their full socket buffers.
+	maxVerifying = 8
 )
 
 // EventKind says what an Event reports.
@@ -154,10 +163,12 @@ type Engine struct {
 	// suspicion wakes liveness when a neighbour is asked about, indexMoved
 	// when the library may have a new version to announce.
 	suspicion, indexMoved chan struct{}
-	life                  context.Context // ends when the engine stops
-	stop                  context.CancelFunc
-	runDone               chan struct{} // closed when Run returns
-	released              sync.Once
+	// verifying bounds the verifications running at once (see verify).
+	verifying chan struct{}
+	life      context.Context // ends when the engine stops
+	stop      context.CancelFunc
+	runDone   chan struct{} // closed when Run returns
+	released  sync.Once
 
 	lifeMu sync.Mutex
 	state  lifeState
@@ -192,6 +203,7 @@ func New(opts Options) (_ *Engine, err error) {
 		log:        opts.Logger,
 		probe:      defaultProbes,
 		suspicion:  make(chan struct{}, 1),
+		verifying:  make(chan struct{}, maxVerifying),
 		indexMoved: make(chan struct{}, 1),
 		runDone:    make(chan struct{}),
 		subs:       map[int]func(Event){},

@@ -171,6 +171,16 @@ func (o *options) clientEngine(ctx context.Context, want func(*peer.Engine) bool
 	if err != nil {
 		return nil, nil, err
 	}
+	// Every event may be the neighbour want waits for: look again at once
+	// rather than on a timer.
+	changed := make(chan struct{}, 1)
+	unsubscribe := eng.Subscribe(func(peer.Event) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer unsubscribe()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -180,16 +190,17 @@ func (o *options) clientEngine(ctx context.Context, want func(*peer.Engine) bool
 		}
 	}()
 	stop := func() { cancel(); <-done }
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		if want != nil && want(eng) {
-			break
-		}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for want == nil || !want(eng) {
 		select {
 		case <-ctx.Done():
 			stop()
 			return nil, nil, errStopped
-		case <-time.After(50 * time.Millisecond):
+		case <-deadline.C:
+			return eng, stop, nil
+		case <-changed:
+		case <-time.After(250 * time.Millisecond): // a change that sent no event
 		}
 	}
 	return eng, stop, nil
