@@ -80,3 +80,32 @@ func (l *Library) Open(p string) (*File, error) { return l.all().Open(p) }
 // OpenContent opens any shared file whose content id is cid (see
 // View.OpenContent).
 func (l *Library) OpenContent(cid string) (*File, error) { return l.all().OpenContent(cid) }
+
+// AddVisible shares paths for the neighbours v allows (see
+// Catalog.AddVisible) and rescans at once.
+func (l *Library) AddVisible(v Visibility, paths ...string) ([]Item, error) {
+	items, err := l.cat.AddVisible(v, paths...)
+	if err != nil {
+		return nil, err
+	}
+	return items, l.Rescan()
+}
+
+// SetVisibility changes who may see an item (see Catalog.SetVisibility)
+// and rescans at once, so the change applies before it returns.
+func (l *Library) SetVisibility(pathOrName string, v Visibility) (Item, error) {
+	it, err := l.cat.SetVisibility(pathOrName, v)
+	if err != nil {
+		return Item{}, err
+	}
+	return it, l.Rescan()
+}
+
+// AudienceChanged moves the index version and calls OnChange, for a change
+// of who may see what that the catalog does not hold (a neighbour trusted,
+// or trusted no longer): neighbours then ask again instead of keeping what
+// they listed.
+func (l *Library) AudienceChanged() {
+	l.version.Add(1)
+	l.notify(true)
+}
