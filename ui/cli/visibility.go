@@ -40,7 +40,8 @@ func (o *options) visibility() (*share.Visibility, error) {
 			if len(words) > 1 {
 				return nil, usageError("--to everyone cannot be combined with other neighbours")
 			}
-			return &share.Everyone, nil
+			open := share.Everyone
+			return &open, nil
 		case "trusted":
 			v.Trusted = true
 		default:
