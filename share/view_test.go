@@ -241,3 +241,45 @@ func TestVisibilityAllows(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHiddenVersusAbsent compares what a stranger's lookups of a hidden
+// item cost with lookups of what never existed (the figures in README).
+func BenchmarkHiddenVersusAbsent(b *testing.B) {
+	src := b.TempDir()
+	writeFile(b, filepath.Join(src, "pub", "a.txt"), "a")
+	writeFile(b, filepath.Join(src, "tr", "only.txt"), "only trusted")
+	data := b.TempDir()
+	l, err := OpenLibrary(LibraryOptions{DataDir: data})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Add(filepath.Join(src, "pub")); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := l.AddVisible(Visibility{Restricted: true, Trusted: true}, filepath.Join(src, "tr")); err != nil {
+		b.Fatal(err)
+	}
+	l.hashPending(b.Context())
+	e, err := l.Stat("tr/only.txt")
+	if err != nil || e.ContentID == "" {
+		b.Fatalf("%+v %v", e, err)
+	}
+	v := l.For(Viewer{Fingerprint: "stranger"})
+	ghostCID := "p1-" + strings.Repeat("0", 62) + "ff"
+	for _, c := range []struct {
+		name      string
+		path, cid string
+	}{{"hidden", "tr/only.txt", e.ContentID}, {"absent", "qq/only.txt", ghostCID}} {
+		b.Run("open/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				v.Open(c.path)
+			}
+		})
+		b.Run("content/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				v.OpenContent(c.cid)
+			}
+		})
+	}
+}
