@@ -18,7 +18,8 @@ func TestPrivateSharesBetweenEngines(t *testing.T) {
 	b := newBus()
 	me := start(t, testOptions(t, b, "Me"))
 	bob := start(t, testOptions(t, b, "Bob"))
-	carol := start(t, testOptions(t, b, "Carol"))
+	carolOpts := testOptions(t, b, "Carol")
+	carol := start(t, carolOpts)
 	waitFor(t, "all online", func() bool {
 		return online(me.Engine, bob.ID()) && online(me.Engine, carol.ID()) &&
 			online(bob.Engine, me.ID()) && online(carol.Engine, me.ID())
@@ -102,5 +103,14 @@ func TestPrivateSharesBetweenEngines(t *testing.T) {
 	}
 	if got := tops(bob); len(got) != 0 {
 		t.Errorf("untrusted bob sees %q", got)
+	}
+
+	// Carol's id comes back with another key: it is a stranger to what
+	// was kept for carol.
+	carol.stop(t)
+	other := sameIDNewKey(t, b, carolOpts, "Carol")
+	waitFor(t, "the new carol sees me", func() bool { return online(other.Engine, me.ID()) })
+	if got := tops(other); len(got) != 0 {
+		t.Errorf("carol's id with a new key sees %q", got)
 	}
 }
