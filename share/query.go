@@ -26,7 +26,7 @@ func (v *View) find(p string) (t *tree, n nodeRef, ok bool, err error) {
 }
 
 // Stat returns the entry at p; p "" is the top of the tree (a folder holding
-// every item, with empty Name and Path).
+// every item the view sees, with empty Name and Path).
 func (v *View) Stat(p string) (Entry, error) {
 	t, n, ok, err := v.find(p)
 	if err != nil {
@@ -40,7 +40,8 @@ func (v *View) Stat(p string) (Entry, error) {
 }
 
 // List returns the children of the folder at p, folders first, then by name;
-// p "" lists the shared items. For a file it returns the file's own entry.
+// p "" lists the shared items the view sees. For a file it returns the
+// file's own entry.
 func (v *View) List(p string) ([]Entry, error) {
 	t, n, ok, err := v.find(p)
 	if err != nil {
@@ -67,15 +68,15 @@ func (v *View) List(p string) ([]Entry, error) {
 }
 
 // Walk calls fn for p and everything below it, pre-order, in List order. For p
-// "" it visits every shared item and what is below (not the top itself). An
-// error from fn stops the walk and is returned.
+// "" it visits every shared item the view sees and what is below (not the top
+// itself). An error from fn stops the walk and is returned.
 func (v *View) Walk(p string, fn func(Entry) error) error {
 	return v.WalkFrom(p, 0, fn)
 }
 
-// WalkFrom is Walk without the first skip entries, which it neither builds
-// nor visits: a page of a long walk costs the page, not what comes before
-// it.
+// WalkFrom is Walk without the first skip entries (of those the view sees),
+// which it neither builds nor visits: a page of a long walk costs the page,
+// not what comes before it.
 func (v *View) WalkFrom(p string, skip int, fn func(Entry) error) error {
 	t, n, ok, err := v.find(p)
 	if err != nil {
@@ -102,7 +103,8 @@ func (v *View) WalkFrom(p string, skip int, fn func(Entry) error) error {
 // variable so that tests can shorten it.
 var searchBudget = time.Second
 
-// Search returns up to max entries (files and folders, pre-order) that match
+// Search returns up to max entries (files and folders, pre-order, in the
+// items the view sees) that match
 // query in the syntax of ParseQuery; a query that does not parse, or asks
 // for nothing, finds nothing. max <= 0 means 500. A search stops after
 // searchBudget (a second) with what it found by then. Only the entries found
@@ -201,8 +203,8 @@ func (l *Library) Items() []ItemStatus {
 }
 
 // Hashes returns the block hashes of content cid: ErrBadContentID if cid is
-// malformed, ErrNotFound if no shared file has that content (or has not been
-// hashed yet). The index keeps content ids only; the block hashes come from
+// malformed, ErrNotFound if no shared file the view sees has that content
+// (or has not been hashed yet). The index keeps content ids only; the block hashes come from
 // the hash cache, or from reading the file again when the cache no longer
 // has them.
 func (v *View) Hashes(cid string) (Hashes, error) {
