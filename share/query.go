@@ -104,9 +104,8 @@ func (v *View) WalkFrom(p string, skip int, fn func(Entry) error) error {
 var searchBudget = time.Second
 
 // Search returns up to max entries (files and folders, pre-order, in the
-// items the view sees) that match
-// query in the syntax of ParseQuery; a query that does not parse, or asks
-// for nothing, finds nothing. max <= 0 means 500. A search stops after
+// items the view sees) that match query in the syntax of ParseQuery; a query
+// that does not parse, or asks for nothing, finds nothing. max <= 0 means 500. A search stops after
 // searchBudget (a second) with what it found by then. Only the entries found
 // are built; the names are matched where the index holds them.
 func (v *View) Search(query string, max int) []Entry {
