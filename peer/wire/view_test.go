@@ -32,7 +32,7 @@ type privatePeer struct {
 	chosen  *identity.Identity
 }
 
-func startPrivatePeer(t *testing.T) *privatePeer {
+func startPrivatePeer(t testing.TB) *privatePeer {
 	t.Helper()
 	src := t.TempDir()
 	files := map[string]string{
@@ -300,5 +300,42 @@ func TestHiddenItemsAnswerAsIfAbsent(t *testing.T) {
 	// No client certificate: no answer at all.
 	if a, err := pp.call(t, nil, "GET", "/v1/ls?path=", "", nil); err == nil {
 		t.Errorf("a caller without a certificate was answered: %d %q", a.code, a.body)
+	}
+}
+
+// BenchmarkHiddenVersusAbsentHTTPS times whole requests of a stranger over
+// one kept-alive TLS connection: a file of a hidden item against one that
+// never existed, by path and by content id, taking turns.
+func BenchmarkHiddenVersusAbsentHTTPS(b *testing.B) {
+	pp := startPrivatePeer(b)
+	tr := &http.Transport{TLSClientConfig: newIdentity(b).ClientTLS(identity.Pin(pp.id.Fingerprint))}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	get := func(target string) {
+		resp, err := hc.Get("https://" + pp.addr + target)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			b.Fatalf("%s: %d", target, resp.StatusCode)
+		}
+	}
+	for _, c := range []struct{ name, hidden, absent string }{
+		{"file", "/v1/file?path=tr/only.txt", "/v1/file?path=zz/only.txt"},
+		{"content", "/v1/content/" + pp.cids["tr/only.txt"], "/v1/content/" + ghostCID},
+	} {
+		for _, which := range []string{"hidden", "absent"} {
+			target := c.hidden
+			if which == "absent" {
+				target = c.absent
+			}
+			b.Run(c.name+"/"+which, func(b *testing.B) {
+				for b.Loop() {
+					get(target)
+				}
+			})
+		}
 	}
 }
