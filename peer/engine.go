@@ -144,22 +144,23 @@ const (
 // guards the settings, the subscribers and hellos; the table, the transfer list and
 // the library guard themselves.
 type Engine struct {
-	opts  Options
-	log   *slog.Logger
-	id    *identity.Identity
-	db    *db.DB // DATA/porch.db: known peers, settings, transfers, hash cache
-	pairs pairLimit
-	known *identity.Known
-	lib   *share.Library // nil when ClientOnly
-	srv   *wire.Server   // nil when ClientOnly
-	ln    net.Listener   // nil when ClientOnly; Run hands it to srv
-	port  int            // the port ln listens on; 0 when ClientOnly
-	disc  Discoverer
-	peers *table
-	xfers *transfers
-	conf  settingsStore
-	probe probeTiming
-	stats struct{ probesSent, infoServed atomic.Uint64 } // logged at debug level by liveness
+	opts    Options
+	log     *slog.Logger
+	id      *identity.Identity
+	db      *db.DB // DATA/porch.db: known peers, settings, transfers, hash cache
+	pairs   pairLimit
+	trusted trustedKeys // the keys of trusted neighbours, for what they may see
+	known   *identity.Known
+	lib     *share.Library // nil when ClientOnly
+	srv     *wire.Server   // nil when ClientOnly
+	ln      net.Listener   // nil when ClientOnly; Run hands it to srv
+	port    int            // the port ln listens on; 0 when ClientOnly
+	disc    Discoverer
+	peers   *table
+	xfers   *transfers
+	conf    settingsStore
+	probe   probeTiming
+	stats   struct{ probesSent, infoServed atomic.Uint64 } // logged at debug level by liveness
 	// suspicion wakes liveness when a neighbour is asked about, indexMoved
 	// when the library may have a new version to announce.
 	suspicion, indexMoved chan struct{}
@@ -249,6 +250,7 @@ func New(opts Options) (_ *Engine, err error) {
 		e.srv, err = wire.NewServer(wire.ServerOptions{
 			Identity:  e.id,
 			Library:   wire.LibraryOf(e.lib),
+			ViewFor:   e.viewFor,
 			Self:      e.selfInfo,
 			Hooks:     wire.Hooks{Hello: e.hello, Goodbye: e.goodbye, Seen: e.seenRequest, Pair: e.pair},
 			MaxUpload: e.settings.MaxUpload,
@@ -328,12 +330,15 @@ func (e *Engine) Addr() string {
 	return e.ln.Addr().String()
 }
 
-// selfInfo is what /v1/info says about this peer.
+// selfInfo is what /v1/info and hello say about this peer. Its totals are
+// those every neighbour may see (the server counts for each caller what it
+// may see instead).
 func (e *Engine) selfInfo() wire.Info {
 	info := wire.Info{V: wire.ProtocolVersion, ID: e.id.ID, Name: e.Name(), Fingerprint: e.id.Fingerprint, Port: e.port}
-	info.Files, info.Bytes = e.Totals()
 	if e.lib != nil {
-		info.HashedBytes, _ = e.lib.HashProgress()
+		open := e.lib.For(share.Viewer{})
+		info.Files, info.Bytes = open.Totals()
+		info.HashedBytes, _ = open.HashProgress()
 		info.Index = e.lib.Version()
 	}
 	return info

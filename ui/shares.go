@@ -31,7 +31,8 @@ func newSharesView(w *Window) *sharesView {
 	v.list = widget.NewList(
 		func() int { return len(v.items) },
 		func() fyne.CanvasObject {
-			return newItemRow(true, widget.NewButtonWithIcon("", theme.DeleteIcon(), nil))
+			return newItemRow(true, widget.NewButtonWithIcon("", theme.DeleteIcon(), nil),
+				widget.NewButtonWithIcon("", theme.VisibilityIcon(), nil))
 		},
 		v.updateRow,
 	)
@@ -111,13 +112,23 @@ func (v *sharesView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	if n := len(it.Secrets); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d private %s left out", n, plural(n, "file", "files")))
 	}
+	if it.To.Restricted {
+		parts = append(parts, audienceText(it.To))
+	}
 	r.detail.SetText(strings.Join(parts, " · "))
+	eye := r.buttons[1]
+	if it.To.Restricted {
+		eye.SetIcon(theme.VisibilityOffIcon())
+	} else {
+		eye.SetIcon(theme.VisibilityIcon())
+	}
 	r.Refresh()
 	name := it.Path
 	if name == "" {
 		name = it.Name
 	}
 	r.on(0, func() { v.remove(name, it.Name) })
+	r.on(1, func() { v.chooseAudience(name, it) })
 }
 
 // rescan asks the engine to look through every share again, off the UI

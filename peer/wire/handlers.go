@@ -14,19 +14,21 @@ import (
 	"porch/share"
 )
 
-func (s *Server) selfInfo() Info {
+// selfInfo is this peer's Info as lib shows it: the totals count only what
+// the caller may see.
+func (s *Server) selfInfo(lib Library) Info {
 	in := s.opts.Self()
 	in.V = ProtocolVersion
 	in.ID = s.opts.Identity.ID
 	in.Fingerprint = s.opts.Identity.Fingerprint
-	in.Files, in.Bytes = s.opts.Library.Totals()
-	in.HashedBytes, _ = s.opts.Library.HashProgress()
-	in.Index = s.opts.Library.Version()
+	in.Files, in.Bytes = lib.Totals()
+	in.HashedBytes, _ = lib.HashProgress()
+	in.Index = lib.Version()
 	return in
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, s.selfInfo())
+	writeJSON(w, s.selfInfo(s.lib(r)))
 }
 
 // pageArgs parses path, cursor and limit of a listing request.
@@ -60,7 +62,7 @@ func (s *Server) ls(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	all, err := s.opts.Library.List(p)
+	all, err := s.lib(r).List(p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -93,8 +95,9 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 	}
 	page := ListPage{Entries: []share.Entry{}}
 	i := 0
-	walk := func(fn func(share.Entry) error) error { return s.opts.Library.Walk(p, fn) }
-	if wf, ok := s.opts.Library.(walkerFrom); ok {
+	lib := s.lib(r)
+	walk := func(fn func(share.Entry) error) error { return lib.Walk(p, fn) }
+	if wf, ok := lib.(walkerFrom); ok {
 		// The entries before the page are passed over, not built.
 		i = start
 		walk = func(fn func(share.Entry) error) error { return wf.WalkFrom(p, start, fn) }
@@ -139,7 +142,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	}
 	res := searchReply{Results: []share.Entry{}}
 	if strings.TrimSpace(text) != "" {
-		if found := s.opts.Library.Search(text, limit); found != nil {
+		if found := s.lib(r).Search(text, limit); found != nil {
 			res.Results = found[:min(len(found), limit)]
 		}
 	}
@@ -170,8 +173,9 @@ func (s *Server) has(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := hasReply{Has: []string{}}
+	lib := s.lib(r)
 	for _, c := range cids {
-		if s.opts.Library.Has(c) {
+		if lib.Has(c) {
 			res.Has = append(res.Has, c)
 		}
 	}
@@ -184,7 +188,7 @@ func (s *Server) hashes(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: %q", share.ErrBadContentID, cid))
 		return
 	}
-	h, err := s.opts.Library.Hashes(cid)
+	h, err := s.lib(r).Hashes(cid)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -205,7 +209,8 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.sendFile(w, r, func() (File, error) { return s.opts.Library.Open(p) })
+	lib := s.lib(r)
+	s.sendFile(w, r, func() (File, error) { return lib.Open(p) })
 }
 
 func (s *Server) content(w http.ResponseWriter, r *http.Request) {
@@ -215,7 +220,8 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// faultContent: a test-only fault hook (build tag porchfault); otherwise it returns its arguments.
-	s.sendFile(w, r, func() (File, error) { return faultContent(s.opts.Library.OpenContent(cid)) })
+	lib := s.lib(r)
+	s.sendFile(w, r, func() (File, error) { return faultContent(lib.OpenContent(cid)) })
 }
 
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
@@ -247,8 +253,9 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 	w = bufWriter{bw, w}
 	var total int64
 	var hdr [8]byte
+	lib := s.lib(r)
 	for _, cid := range cids {
-		f, err := s.opts.Library.OpenContent(cid)
+		f, err := lib.OpenContent(cid)
 		if err != nil {
 			binary.BigEndian.PutUint64(hdr[:], batchMissing)
 			if _, err := w.Write(hdr[:]); err != nil {

@@ -58,12 +58,21 @@ func cmdShareAdd(o *options) error {
 			}
 		}
 	}
-	items, err := cat.Add(o.args...)
+	v, err := o.visibility()
+	if err != nil {
+		return err
+	}
+	var items []share.Item
+	if v == nil {
+		items, err = cat.Add(o.args...)
+	} else {
+		items, err = cat.AddVisible(*v, o.args...)
+	}
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
-		fmt.Fprintf(o.stdout, "sharing %s as %q\n", it.Path, it.Name)
+		fmt.Fprintf(o.stdout, "sharing %s as %q with %s\n", it.Path, it.Name, it.To)
 	}
 	return nil
 }
@@ -112,11 +121,12 @@ func cmdShareLs(o *options) error {
 	}
 	type item struct {
 		share.Item
-		Unwatched string `json:"unwatched,omitempty"` // why a running Porch finds its changes by rescans only
+		Visibility string `json:"visibility"`          // who may see it, as --to takes it: everyone, trusted, names
+		Unwatched  string `json:"unwatched,omitempty"` // why a running Porch finds its changes by rescans only
 	}
 	items := []item{}
 	for _, it := range cat.Items() {
-		items = append(items, item{it, unwatched[it.Path]})
+		items = append(items, item{it, it.To.String(), unwatched[it.Path]})
 	}
 	if o.bool("json") {
 		return o.printJSON(items)
@@ -131,7 +141,7 @@ func cmdShareLs(o *options) error {
 		if it.Unwatched != "" {
 			note = fmt.Sprintf("not watched, rescanned every %v: %s", share.DefaultPoll, it.Unwatched)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Name, it.Path, note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Name, it.Path, "to "+it.Visibility, note)
 	}
 	return tw.Flush()
 }
