@@ -128,7 +128,14 @@ func (m *busMember) Check(id string) {
 	m.b.wakeAll()
 }
 
-func (m *busMember) Forget(string) {}
+// Forget makes m hear every member again at once, as a query would bring
+// their answers.
+func (m *busMember) Forget(string) {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
 
 func (m *busMember) SetName(name string) {
 	m.mu.Lock()

@@ -59,8 +59,9 @@ type Options struct {
 	// probes overrides the probe timing; tests shorten it.
 	probes probeTiming
 	// verifying, if set, is called by each verification while it holds its
-	// slot (see maxVerifying); tests count them.
-	verifying func()
+	// slot (see maxVerifying); tests count them, and an error fails the
+	// verification as if the neighbour had not answered.
+	verifying func(id string) error
 	// silent leaves without saying goodbye, as a machine that loses power
 	// does; tests use it.
 	silent bool
@@ -98,6 +99,9 @@ const (
 	// on every peer, and starve the goroutines that read mDNS until the
 	// kernel drops datagrams at their full socket buffers.
 	maxVerifying = 8
+	// verifyBackoff is the longest wait before a neighbour whose
+	// verifications keep failing is asked about again (see verifyAgain).
+	verifyBackoff = time.Minute
 )
 
 // EventKind says what an Event reports.

@@ -98,9 +98,6 @@ func (e *Engine) verify(ctx context.Context, peerID string) {
 		e.peers.verifyFailed(peerID)
 		return
 	}
-	if e.opts.verifying != nil {
-		e.opts.verifying()
-	}
 	info, ok := e.peers.get(peerID)
 	if !ok {
 		return
@@ -108,7 +105,14 @@ func (e *Engine) verify(ctx context.Context, peerID string) {
 	c := wire.NewClient(e.id, e.known, wire.Remote{ID: info.ID, Name: info.Name, Fingerprint: info.Fingerprint, Addrs: info.hostPorts()})
 	ctx, cancel := context.WithTimeout(ctx, max(3*e.probe.timeout, verifyWait))
 	defer cancel()
-	ri, err := c.Info(ctx)
+	var ri wire.Info
+	var err error
+	if e.opts.verifying != nil {
+		err = e.opts.verifying(peerID)
+	}
+	if err == nil {
+		ri, err = c.Info(ctx)
+	}
 	switch {
 	case errors.Is(err, identity.ErrKeyChanged):
 		c.Close()
@@ -119,12 +123,12 @@ func (e *Engine) verify(ctx context.Context, peerID string) {
 		}
 	case err != nil:
 		c.Close()
-		e.peers.verifyFailed(peerID)
 		e.log.Debug("peer not reachable yet", "id", peerID, "name", info.Name, "err", err)
+		e.verifyAgain(peerID, e.peers.verifyFailed(peerID))
 	case ri.ID != peerID:
 		c.Close()
-		e.peers.verifyFailed(peerID)
 		e.log.Warn("peer answered with another id", "announced", peerID, "answered", ri.ID)
+		e.verifyAgain(peerID, e.peers.verifyFailed(peerID))
 	default:
 		out, ok := e.peers.verified(peerID, ri, c, time.Now())
 		if !ok {
@@ -135,6 +139,29 @@ func (e *Engine) verify(ctx context.Context, peerID string) {
 		e.rememberVerified(out)
 		e.emit(Event{Kind: PeerAdded, Peer: out})
 	}
+}
+
+// verifyAgain has discovery ask about neighbour id once more (Forget, then
+// a query), after a verification of it failed for the fails-th time in a
+// row: 1 s, 2 s, 4 s … up to verifyBackoff, jittered. mDNS tells of a known
+// neighbour only when asked or when it changes, so without this a
+// neighbour that was not ready (or not reachable) when first heard would
+// wait for its next announcement, which may be an hour away. 0 fails: it
+// left the table, nothing to do.
+func (e *Engine) verifyAgain(id string, fails int) {
+	if fails == 0 {
+		return
+	}
+	d := min(time.Second<<min(fails-1, 10), verifyBackoff)
+	e.spawn(func(ctx context.Context) {
+		t := time.NewTimer(jitter(d))
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			e.disc.Forget(id)
+		}
+	})
 }
 
 // liveness spends the probe budget (see the top of this file), probes the

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -125,22 +126,27 @@ func TestAnnouncedIndexRefreshesInfo(t *testing.T) {
 // side starve the goroutines reading mDNS), and still verifies every one.
 func TestVerificationsAreBounded(t *testing.T) {
 	b := newQuietBus()
-	const others = 3 * maxVerifying
+	const others = maxVerifying + 4 // unbounded, all of them would run at once
+	calm := fastProbes
+	calm.every = time.Hour // verifications only: probes would load the machine for nothing
 	for i := range others {
-		start(t, quietOptions(t, b, "N"+string(rune('a'+i)), fastProbes))
+		start(t, quietOptions(t, b, "N"+string(rune('a'+i)), calm))
 	}
 	var mu sync.Mutex
 	running, peak := 0, 0
-	opts := quietOptions(t, b, "me", fastProbes)
-	opts.verifying = func() {
+	opts := quietOptions(t, b, "me", calm)
+	opts.verifying = func(string) error {
+		defer func() {
+			mu.Lock()
+			running--
+			mu.Unlock()
+		}()
 		mu.Lock()
 		running++
 		peak = max(peak, running)
 		mu.Unlock()
 		time.Sleep(20 * time.Millisecond) // long enough for every unbounded verification to overlap
-		mu.Lock()
-		running--
-		mu.Unlock()
+		return nil
 	}
 	me := start(t, opts)
 	waitFor(t, "me sees every other", func() bool { return len(me.Peers()) == others })
@@ -148,5 +154,32 @@ func TestVerificationsAreBounded(t *testing.T) {
 	defer mu.Unlock()
 	if peak > maxVerifying {
 		t.Errorf("%d verifications ran at once, want at most %d", peak, maxVerifying)
+	}
+}
+
+// A neighbour whose first verifications reach nobody (not listening yet,
+// a lost answer) is verified once it answers, without announcing itself
+// again: the engine has discovery ask about it after a backoff.
+func TestFailedVerificationIsRetried(t *testing.T) {
+	b := newQuietBus()
+	other := start(t, quietOptions(t, b, "B", fastProbes))
+	var mu sync.Mutex
+	tries := 0
+	opts := quietOptions(t, b, "me", fastProbes)
+	opts.verifying = func(string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tries++
+		if tries <= 2 {
+			return errors.New("no answer")
+		}
+		return nil
+	}
+	me := start(t, opts)
+	waitFor(t, "B verified after two failures", func() bool { return online(me.Engine, other.ID()) })
+	mu.Lock()
+	defer mu.Unlock()
+	if tries < 3 {
+		t.Errorf("%d verifications, want 3", tries)
 	}
 }

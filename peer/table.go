@@ -63,8 +63,10 @@ type PeerRef struct {
 // peerState is the table's record of one neighbour.
 type peerState struct {
 	info  PeerInfo
-	fails int  // consecutive failed probes
-	busy  bool // a verification or probe is running
+	fails int // consecutive failed probes
+	// verifyFails counts the verifications in a row that reached nobody.
+	verifyFails int
+	busy        bool // a verification or probe is running
 	// alive is the last proof of life other than a response over client
 	// (which the client records itself): an announcement, or a request
 	// the neighbour made to us.
@@ -225,7 +227,7 @@ func (t *table) verified(id string, ri wire.Info, c *wire.Client, now time.Time)
 	}
 	st.info.KeyChanged, st.info.Online = false, true
 	st.info.Name, st.info.Files, st.info.Bytes, st.info.Index = ri.Name, ri.Files, ri.Bytes, ri.Index
-	st.info.LastSeen, st.fails, st.client = now, 0, c
+	st.info.LastSeen, st.fails, st.verifyFails, st.client = now, 0, 0, c
 	return st.info, true
 }
 
@@ -245,12 +247,17 @@ func (t *table) keyChanged(id string) (info PeerInfo, first bool) {
 }
 
 // verifyFailed ends a verification that reached nobody; the next
-// announcement tries again.
-func (t *table) verifyFailed(id string) {
-	if st := t.lockPeer(id); st != nil {
-		st.busy = false
+// announcement tries again. It returns how many verifications of id failed
+// in a row (0 if id left the table).
+func (t *table) verifyFailed(id string) int {
+	defer t.mu.Unlock()
+	st := t.lockPeer(id)
+	if st == nil {
+		return 0
 	}
-	t.mu.Unlock()
+	st.busy = false
+	st.verifyFails++
+	return st.verifyFails
 }
 
 // goodbye removes the online peers presenting fingerprint fp and returns
