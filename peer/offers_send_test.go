@@ -75,7 +75,9 @@ func pairOfEngines(t *testing.T, b *bus, sendOpts func(*Options), recv func(*Opt
 		recv(&bo)
 	}
 	alice, bob = start(t, ao), start(t, bo)
-	waitFor(t, "both online", func() bool { return online(alice.Engine, bob.ID()) && (ao.ClientOnly || online(bob.Engine, alice.ID())) })
+	waitFor(t, "both online", func() bool {
+		return online(alice.Engine, bob.ID()) && (ao.ClientOnly || online(bob.Engine, alice.ID()))
+	})
 	return alice, bob
 }
 
