@@ -12,6 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"porch/peer/wire"
 	"porch/share"
 )
@@ -333,7 +335,7 @@ func validOffer(o *Offer) error {
 		if err := share.ValidateName(it.Name); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadOffer, err)
 		}
-		k := share.FoldKey(it.Name)
+		k := strings.ToLower(norm.NFC.String(it.Name))
 		if seen[k] {
 			return fmt.Errorf("%w: two items named %s", ErrBadOffer, wire.Quote(it.Name))
 		}
