@@ -136,7 +136,7 @@ func (e *Engine) Send(ctx context.Context, peerID string, paths []string, onProg
 	dir := filepath.Join(e.opts.DataDir, outgoingDir, tok)
 	defer os.RemoveAll(dir)
 	changed := make(chan struct{}, 1)
-	lib, err := share.OpenLibrary(share.LibraryOptions{DataDir: dir, DB: e.db, Logger: e.log, OnChange: func() {
+	lib, err := share.OpenLibrary(share.LibraryOptions{DataDir: dir, DB: e.db, Logger: e.log, Transient: true, OnChange: func() {
 		select {
 		case changed <- struct{}{}:
 		default:
