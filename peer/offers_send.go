@@ -38,6 +38,7 @@ const (
 	grantIdle     = 2 * time.Minute        // an accepted offer's grant lasts this long after the last good answer
 	cancelWait    = 2 * time.Second        // for telling the receiver the offer is withdrawn
 	outgoingDir   = "outgoing"             // in the data folder: one library per offer being sent
+	hashStall     = time.Minute            // preparing gives up when hashing makes no progress for this long
 )
 
 // SendProgress reports where an offer being sent stands.
@@ -164,11 +165,17 @@ func (e *Engine) Send(ctx context.Context, peerID string, paths []string, onProg
 			e.log.Warn("preparing the offer", "err", err)
 		}
 	})
+	lastHashed, lastMove := int64(-1), time.Now()
 	for {
 		hashed, total := lib.HashProgress()
 		report(SendProgress{Done: hashed, Total: total})
 		if hashed >= total {
 			break
+		}
+		if hashed != lastHashed {
+			lastHashed, lastMove = hashed, time.Now()
+		} else if time.Since(lastMove) > hashStall {
+			return SendResult{}, fmt.Errorf("preparing the offer stopped at %d of %d bytes: some files cannot be read (see the log)", hashed, total)
 		}
 		select {
 		case <-ctx.Done():

@@ -363,3 +363,44 @@ func TestOfferRequestChecked(t *testing.T) {
 		t.Errorf("%d entries arrived", len(entries))
 	}
 }
+
+// An accepted offer is drawn from every neighbour that holds the same
+// content too, not from the sender alone.
+func TestSendDrawsFromEveryHolder(t *testing.T) {
+	b := newBus()
+	data := make([]byte, 8*share.BlockSize+99)
+	rand.NewChaCha8([32]byte{9}).Read(data)
+	src := writeFile(t, t.TempDir(), "film.bin", data)
+	// Slow uploads leave time for the second holder to join in.
+	alice, bob := pairOfEngines(t, b, func(o *Options) { o.MaxUpload = 4 << 20 }, func(o *Options) { o.Accept = AcceptAll })
+	co := testOptions(t, b, "Carol")
+	co.MaxUpload = 4 << 20
+	ce := mustNew(t, co)
+	shareFile(t, ce, "copy.bin", data)
+	carol := run(t, ce)
+	waitFor(t, "bob sees carol's copy", func() bool { return hashed(carol.Engine) && online(bob.Engine, carol.ID()) })
+	if _, err := alice.Send(context.Background(), bob.ID(), []string{src}, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkReceived(t, bob.Settings().DownloadDir, map[string][]byte{"film.bin": data})
+	if o := bob.Offers()[0]; o.Sources < 2 {
+		t.Errorf("drawn from %d sources, want 2 (alice and carol)", o.Sources)
+	}
+}
+
+// The same items sent again are recognised as present: nothing is fetched
+// twice and nothing gets a "(1)" copy.
+func TestSendTwiceKeepsOneCopy(t *testing.T) {
+	b := newBus()
+	alice, bob := pairOfEngines(t, b, nil, func(o *Options) { o.Accept = AcceptAll })
+	paths, want := sendItems(t)
+	for range 2 {
+		if _, err := alice.Send(context.Background(), bob.ID(), paths, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkReceived(t, bob.Settings().DownloadDir, want)
+	if o := bob.Offers(); len(o) != 2 || o[1].State != OfferDone || o[1].Done != o[1].Bytes {
+		t.Errorf("the second offer: %+v", o)
+	}
+}
