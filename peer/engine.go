@@ -422,7 +422,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		})
 	}
 	if !e.opts.ClientOnly {
-		e.log.Info("serving", "id", e.id.ID, "name", e.Name(), "addr", e.ln.Addr().String())
+		e.log.Info("serving", "id", e.id.ID, "name", e.Name(), "addr", e.ln.Addr().String(), "accept", e.AcceptPolicy())
+		if e.AcceptPolicy() == AcceptAsk && !e.opts.Prompt {
+			e.log.Warn("offers are declined: the accept policy is ask, and there is no window to ask in (use trusted or all)")
+		}
 		start("library", func() error { return e.lib.Run(life) })
 		start("server", func() error { return e.srv.Serve(life, e.ln) })
 	}
