@@ -268,6 +268,19 @@ func TestSendGrantScope(t *testing.T) {
 	if _, err := scoped(bob).List(ctx, "public.txt"); !errors.Is(err, share.ErrNotFound) {
 		t.Errorf("bob lists a file that is not in the offer under its scope: %v", err)
 	}
+	// A file on alice's disk, next to what she offers, neither shared nor offered.
+	secret := []byte("alice's diary, shared with nobody")
+	writeFile(t, filepath.Dir(paths[0]), "diary.txt", secret)
+	h, err := share.HashReader(bytes.NewReader(secret), make([]byte, share.BlockSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := scoped(bob).ReadRange(ctx, h.ContentID(), 0, make([]byte, 5)); !errors.Is(err, share.ErrNotFound) {
+		t.Errorf("bob reads an unshared file beside the offer: %v", err)
+	}
+	if _, err := scoped(bob).List(ctx, "album/../diary.txt"); !errors.Is(err, wire.ErrBadRequest) {
+		t.Errorf("bob lists a path out of the offer: %v", err)
+	}
 	if err := scoped(carol).Tree(ctx, "album", func(share.Entry) error { return nil }); !errors.Is(err, share.ErrNotFound) {
 		t.Errorf("carol lists the offer made to bob: %v", err)
 	}
