@@ -43,7 +43,8 @@ type command struct {
 var commands = []command{
 	{"serve", "", "run the peer engine without a window until SIGINT/SIGTERM",
 		[]flagSpec{{"max-upload", flagString, "RATE", "upload limit such as 20MB/s (default unlimited)"},
-			{"hidden", flagBool, "", "do not announce on the network (neighbours can still be added by address)"}},
+			{"hidden", flagBool, "", "do not announce on the network (neighbours can still be added by address)"},
+			acceptFlag},
 		cmdServe},
 	{"share add", "PATH...", "share files or folders", nil, cmdShareAdd},
 	{"share rm", "PATH...", "stop sharing files or folders (by path or shared name)", nil, cmdShareRm},
@@ -59,6 +60,8 @@ var commands = []command{
 	{"trust ls", "", "list the trusted neighbours", []flagSpec{jsonFlag}, cmdTrustLs},
 	{"untrust", "PEER", "stop trusting a neighbour (by name or id prefix)", nil, cmdUntrust},
 	{"forget", "PEER", "forget the old key of a neighbour refused for a changed key, so its new key is accepted", []flagSpec{waitFlag}, cmdForget},
+	{"send", "PEER PATH...", "offer files or folders to a neighbour; it accepts or declines, then fetches them (exit 0 once it has them all)",
+		[]flagSpec{waitFlag}, cmdSend},
 }
 
 var (
