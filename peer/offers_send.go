@@ -32,8 +32,9 @@ var (
 )
 
 const (
-	sendPoll      = 500 * time.Millisecond // between two questions to the receiver
-	sendPollFails = 20                     // questions in a row that may fail before Send gives up
+	sendPollMin   = 100 * time.Millisecond // between the first two questions to the receiver
+	sendPollMax   = time.Second            // between two questions, at most (the pause grows by half each time)
+	sendPollFails = 20                     // questions in a row that may fail before Send gives up (about 20 s)
 	grantGrace    = time.Minute            // a pending offer's grant outlives OfferTTL by this
 	grantIdle     = 2 * time.Minute        // an accepted offer's grant lasts this long after the last good answer
 	cancelWait    = 2 * time.Second        // for telling the receiver the offer is withdrawn
@@ -211,7 +212,7 @@ func (e *Engine) Send(ctx context.Context, peerID string, paths []string, onProg
 	if err != nil {
 		return res, friendly(info, err)
 	}
-	fails := 0
+	fails, pause := 0, sendPollMin
 	for {
 		report(SendProgress{State: OfferState(st.State), Done: st.Done, Total: st.Total, Reason: st.Reason})
 		switch OfferState(st.State) {
@@ -230,8 +231,9 @@ func (e *Engine) Send(ctx context.Context, peerID string, paths []string, onProg
 			c.CancelOffer(cctx, tok)
 			cancel()
 			return res, ctx.Err()
-		case <-time.After(sendPoll):
+		case <-time.After(pause):
 		}
+		pause = min(pause*3/2, sendPollMax)
 		next, err := c.OfferStatus(ctx, tok)
 		if err != nil {
 			if ctx.Err() != nil {
