@@ -37,8 +37,8 @@ var _ io.ReaderAt = (*File)(nil)
 // fails with ErrBadPath for a malformed path, ErrNotFound for anything not
 // listed (including folders) and ErrChanged if the file changed since the
 // last scan.
-func (l *Library) Open(p string) (*File, error) {
-	_, n, ok, err := l.find(p)
+func (v *View) Open(p string) (*File, error) {
+	_, n, ok, err := v.find(p)
 	if err != nil {
 		return nil, err
 	}
@@ -62,14 +62,15 @@ func openNode(n nodeRef) (*File, error) {
 	return &File{f: f, size: k.size, mtime: k.mtime, e: n.entry()}, nil
 }
 
-// OpenContent opens any shared file whose content id is cid: ErrBadContentID
-// if cid is malformed, ErrNotFound if none is shared, ErrChanged if every
-// candidate changed since it was hashed.
-func (l *Library) OpenContent(cid string) (*File, error) {
+// OpenContent opens any shared file the view sees whose content id is cid:
+// ErrBadContentID if cid is malformed, ErrNotFound if none is shared (files
+// with those bytes in items the view does not see are not candidates),
+// ErrChanged if every candidate changed since it was hashed.
+func (v *View) OpenContent(cid string) (*File, error) {
 	if !ValidContentID(cid) {
 		return nil, ErrBadContentID
 	}
-	cands := l.tree.Load().withCID(digestOf(cid))
+	cands := v.l.tree.Load().withCID(digestOf(cid), v.sees)
 	err := fmt.Errorf("%w: %s", ErrNotFound, cid)
 	for _, n := range cands {
 		f, oerr := openNode(n)

@@ -47,6 +47,13 @@ func (l *Library) rescan() (bool, error) {
 			top = nil
 		}
 		fmt.Fprintf(sig, "%s\x00%s\x00%s\x00%d\n", it.Name, it.Path, st.Err, len(st.Secrets))
+		// Who may see an item is part of what neighbours are shown: a change
+		// moves the index version, so none keeps a listing made before it.
+		fmt.Fprintf(sig, "%t %t", it.To.Restricted, it.To.Trusted)
+		for _, p := range it.To.Peers {
+			fmt.Fprintf(sig, " %s", p.Fingerprint)
+		}
+		fmt.Fprintln(sig)
 		t.tops = append(t.tops, -1)
 		if top != nil {
 			used[it.Path] = true

@@ -155,7 +155,7 @@ func TestSendRefusedShowsWhy(t *testing.T) {
 func TestSendToFromShares(t *testing.T) {
 	f := populated()
 	w := newTestWindow(t, f)
-	test.Tap(rowNamed(t, w, "taxes.pdf").buttons[1])
+	test.Tap(rowNamed(t, w, "taxes.pdf").buttons[2])
 	test.Tap(button(t, w, "Send"))
 	settle(w)
 	if want := []sendCall{{alice.ID, []string{"/home/me/taxes.pdf"}}}; !reflect.DeepEqual(f.offers.sends, want) {

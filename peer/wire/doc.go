@@ -7,7 +7,10 @@
 //
 // The server validates every path and content id from the wire before it
 // touches the library, bounds connections, request sizes and time, and shares
-// upload slots fairly between peers. The client treats every response as
+// upload slots fairly between peers. Each request is answered from the
+// Library as its caller may see it (ServerOptions.ViewFor, keyed by the
+// caller's certificate fingerprint): what it may not see is answered exactly
+// as what does not exist. The client treats every response as
 // hostile input: sizes, names, pages and bodies are checked and bounded.
 //
 // The package knows nothing of the engine that uses it: no peer table, no

@@ -14,19 +14,21 @@ import (
 	"porch/share"
 )
 
-func (s *Server) selfInfo() Info {
+// selfInfo is this peer's Info as lib shows it: the totals count only what
+// the caller may see.
+func (s *Server) selfInfo(lib Library) Info {
 	in := s.opts.Self()
 	in.V = ProtocolVersion
 	in.ID = s.opts.Identity.ID
 	in.Fingerprint = s.opts.Identity.Fingerprint
-	in.Files, in.Bytes = s.opts.Library.Totals()
-	in.HashedBytes, _ = s.opts.Library.HashProgress()
-	in.Index = s.opts.Library.Version()
+	in.Files, in.Bytes = lib.Totals()
+	in.HashedBytes, _ = lib.HashProgress()
+	in.Index = lib.Version()
 	return in
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, s.selfInfo())
+	writeJSON(w, s.selfInfo(s.lib(r)))
 }
 
 // pageArgs parses path, cursor and limit of a listing request.
@@ -93,8 +95,9 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 	}
 	page := ListPage{Entries: []share.Entry{}}
 	i := 0
-	walk := func(fn func(share.Entry) error) error { return s.lib(r).Walk(p, fn) }
-	if wf, ok := s.lib(r).(walkerFrom); ok {
+	lib := s.lib(r)
+	walk := func(fn func(share.Entry) error) error { return lib.Walk(p, fn) }
+	if wf, ok := lib.(walkerFrom); ok {
 		// The entries before the page are passed over, not built.
 		i = start
 		walk = func(fn func(share.Entry) error) error { return wf.WalkFrom(p, start, fn) }
@@ -170,8 +173,9 @@ func (s *Server) has(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := hasReply{Has: []string{}}
+	lib := s.lib(r)
 	for _, c := range cids {
-		if s.lib(r).Has(c) {
+		if lib.Has(c) {
 			res.Has = append(res.Has, c)
 		}
 	}
@@ -205,7 +209,8 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.sendFile(w, r, func() (File, error) { return s.lib(r).Open(p) })
+	lib := s.lib(r)
+	s.sendFile(w, r, func() (File, error) { return lib.Open(p) })
 }
 
 func (s *Server) content(w http.ResponseWriter, r *http.Request) {
@@ -215,7 +220,8 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// faultContent: a test-only fault hook (build tag porchfault); otherwise it returns its arguments.
-	s.sendFile(w, r, func() (File, error) { return faultContent(s.lib(r).OpenContent(cid)) })
+	lib := s.lib(r)
+	s.sendFile(w, r, func() (File, error) { return faultContent(lib.OpenContent(cid)) })
 }
 
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
@@ -247,8 +253,9 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 	w = bufWriter{bw, w}
 	var total int64
 	var hdr [8]byte
+	lib := s.lib(r)
 	for _, cid := range cids {
-		f, err := s.lib(r).OpenContent(cid)
+		f, err := lib.OpenContent(cid)
 		if err != nil {
 			binary.BigEndian.PutUint64(hdr[:], batchMissing)
 			if _, err := w.Write(hdr[:]); err != nil {
