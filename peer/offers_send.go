@@ -209,7 +209,12 @@ func (e *Engine) Send(ctx context.Context, peerID string, paths []string, onProg
 	res := SendResult{Peer: info.Name, Items: len(req.Items), Files: req.Files, Bytes: req.Bytes}
 	e.log.Info("offering", "to", info.Name, "items", res.Items, "files", res.Files, "bytes", res.Bytes)
 	st, err := c.Offer(ctx, req)
-	if err != nil {
+	switch {
+	case errors.Is(err, share.ErrNotFound):
+		return res, fmt.Errorf("%w: %s takes no offers (a Porch from before offers?): %w", ErrOfferRefused, info.Name, err)
+	case errors.Is(err, wire.ErrBusy):
+		return res, fmt.Errorf("%w: %s has too many offers waiting for an answer; try again later: %w", ErrOfferRefused, info.Name, err)
+	case err != nil:
 		return res, friendly(info, err)
 	}
 	fails, pause := 0, sendPollMin

@@ -417,3 +417,26 @@ func TestSendTwiceKeepsOneCopy(t *testing.T) {
 		t.Errorf("the second offer: %+v", o)
 	}
 }
+
+// A receiver with offers waiting from this sender already says it is busy,
+// and Send says so.
+func TestSendToBusyReceiver(t *testing.T) {
+	b := newBus()
+	alice, bob := pairOfEngines(t, b, nil, func(o *Options) { o.Prompt = true })
+	paths, _ := sendItems(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var dones []<-chan error
+	for range maxPendingPerSender {
+		_, _, done := pendingOffer(t, alice, bob, ctx, paths)
+		dones = append(dones, done)
+	}
+	_, err := alice.Send(context.Background(), bob.ID(), paths, nil)
+	if !errors.Is(err, ErrOfferRefused) || !strings.Contains(err.Error(), "too many offers") {
+		t.Errorf("offer %d while %d wait: %v", maxPendingPerSender+1, maxPendingPerSender, err)
+	}
+	cancel()
+	for _, d := range dones {
+		<-d
+	}
+}
