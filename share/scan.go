@@ -106,7 +106,7 @@ func (l *Library) rescan() (bool, error) {
 	l.hashMu.Unlock()
 	for p, r := range l.roots {
 		if !used[p] {
-			r.root.Close()
+			r.close()
 			delete(l.roots, p)
 		}
 	}
@@ -142,7 +142,7 @@ func (l *Library) rootFor(it Item) (*itemRoot, error) {
 				return r, nil
 			}
 		}
-		r.root.Close()
+		r.close()
 		delete(l.roots, it.Path)
 	}
 	root, err := os.OpenRoot(dir)
@@ -160,6 +160,9 @@ func (l *Library) rootFor(it Item) (*itemRoot, error) {
 		return nil, err
 	}
 	r := &itemRoot{root: root, dir: dir, single: single, id: id, real: real}
+	if folder, err := root.Open("."); err == nil {
+		r.folder = folder
+	}
 	l.roots[it.Path] = r
 	return r, nil
 }

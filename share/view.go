@@ -81,6 +81,11 @@ func (l *Library) Open(p string) (*File, error) { return l.all().Open(p) }
 // View.OpenContent).
 func (l *Library) OpenContent(cid string) (*File, error) { return l.all().OpenContent(cid) }
 
+// ReadSmall is View.ReadSmall on every shared item.
+func (l *Library) ReadSmall(cid string, limit int64, buf []byte) ([]byte, int64, error) {
+	return l.all().ReadSmall(cid, limit, buf)
+}
+
 // AddVisible shares paths for the neighbours v allows (see
 // Catalog.AddVisible) and rescans at once.
 func (l *Library) AddVisible(v Visibility, paths ...string) ([]Item, error) {
