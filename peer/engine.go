@@ -49,7 +49,13 @@ type Options struct {
 	MaxUpload   int64    // bytes per second; default the saved limit (0 = unlimited)
 	Hidden      bool     // do not announce on the network; default the saved choice
 	ClientOnly  bool     // browse and fetch only: no server, no announcement, no library
-	Logger      *slog.Logger
+	// Accept, when set, is the accept policy for offers for this run,
+	// winning over the saved one.
+	Accept AcceptPolicy
+	// Prompt says a user can answer offers (the window): the policy
+	// defaults to ask instead of none, and ask waits for the answer.
+	Prompt bool
+	Logger *slog.Logger
 
 	// Discovery makes the Discoverer that announces self (visible at first
 	// when announce is true) and reports neighbours; nil means mDNS
@@ -116,6 +122,7 @@ const (
 	TransferUpdated                      // Event.Transfer progressed or changed state
 	SettingsChanged                      // Settings() changed (and with it, perhaps, the display name)
 	PairRequested                        // Event.Peer asks this machine's user to compare the pairing code
+	OfferUpdated                         // Event.Offer arrived, was decided, progressed or ended
 )
 
 // Event is a change the engine reports to subscribers.
@@ -123,6 +130,7 @@ type Event struct {
 	Kind     EventKind
 	Peer     PeerInfo     // for the Peer kinds
 	Transfer TransferInfo // for TransferUpdated
+	Offer    Offer        // for OfferUpdated
 }
 
 // lifeState is where an engine is in its life: created by New, running in
@@ -162,6 +170,9 @@ type Engine struct {
 	disc    Discoverer
 	peers   *table
 	xfers   *transfers
+	offers  *offerBook  // offers received
+	recv    recvCancels // Porch offers being decided or received
+	grants  grants      // offers being sent
 	conf    settingsStore
 	probe   probeTiming
 	stats   struct{ probesSent, infoServed atomic.Uint64 } // logged at debug level by liveness
@@ -212,6 +223,7 @@ func New(opts Options) (_ *Engine, err error) {
 		indexMoved: make(chan struct{}, 1),
 		runDone:    make(chan struct{}),
 		subs:       map[int]func(Event){},
+		offers:     newOfferBook(),
 	}
 	if opts.probes.every > 0 {
 		e.probe = opts.probes
@@ -252,11 +264,12 @@ func New(opts Options) (_ *Engine, err error) {
 			return nil, fmt.Errorf("shares: %w", err)
 		}
 		e.srv, err = wire.NewServer(wire.ServerOptions{
-			Identity:  e.id,
-			Library:   wire.LibraryOf(e.lib),
-			ViewFor:   e.viewFor,
-			Self:      e.selfInfo,
-			Hooks:     wire.Hooks{Hello: e.hello, Goodbye: e.goodbye, Seen: e.seenRequest, Pair: e.pair},
+			Identity: e.id,
+			Library:  wire.LibraryOf(e.lib),
+			ViewFor:  e.viewFor,
+			Self:     e.selfInfo,
+			Hooks: wire.Hooks{Hello: e.hello, Goodbye: e.goodbye, Seen: e.seenRequest, Pair: e.pair,
+				Offer: e.offerIn, OfferStatus: e.offerStatusIn, OfferCancel: e.offerCancelIn, Offered: e.offered},
 			MaxUpload: e.settings.MaxUpload,
 			Logger:    opts.Logger,
 		})
@@ -430,7 +443,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		})
 	}
 	if !e.opts.ClientOnly {
-		e.log.Info("serving", "id", e.id.ID, "name", e.Name(), "addr", e.ln.Addr().String())
+		e.log.Info("serving", "id", e.id.ID, "name", e.Name(), "addr", e.ln.Addr().String(), "accept", e.AcceptPolicy())
+		if e.AcceptPolicy() == AcceptAsk && !e.opts.Prompt {
+			e.log.Warn("offers are declined: the accept policy is ask, and there is no window to ask in (use trusted or all)")
+		}
 		start("library", func() error { return e.lib.Run(life) })
 		start("server", func() error { return e.srv.Serve(life, e.ln) })
 	}

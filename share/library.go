@@ -45,6 +45,7 @@ type LibraryOptions struct {
 	HashWorkers    int           // files hashed at once (default 1)
 	IncludeSecrets bool          // false: likely secrets (IsSecretName) are neither listed nor served
 	OnChange       func()        // called after the index or hashing progress changed, from Run's goroutines or from Add, Remove and Rescan (possibly concurrently); must not block; may be nil
+	Transient      bool          // a library beside the data folder's own (an offer's, under DB's data folder): it records no watch status there, which belongs to the main library
 	Logger         *slog.Logger  // nil: slog.Default()
 }
 

@@ -32,7 +32,8 @@ func newSharesView(w *Window) *sharesView {
 		func() int { return len(v.items) },
 		func() fyne.CanvasObject {
 			return newItemRow(true, widget.NewButtonWithIcon("", theme.DeleteIcon(), nil),
-				widget.NewButtonWithIcon("", theme.VisibilityIcon(), nil))
+				widget.NewButtonWithIcon("", theme.VisibilityIcon(), nil),
+				widget.NewButtonWithIcon("Send to…", theme.MailSendIcon(), nil))
 		},
 		v.updateRow,
 	)
@@ -129,6 +130,7 @@ func (v *sharesView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	}
 	r.on(0, func() { v.remove(name, it.Name) })
 	r.on(1, func() { v.chooseAudience(name, it) })
+	r.on(2, func() { v.w.sendShare(it) })
 }
 
 // rescan asks the engine to look through every share again, off the UI

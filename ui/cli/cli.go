@@ -43,7 +43,8 @@ type command struct {
 var commands = []command{
 	{"serve", "", "run the peer engine without a window until SIGINT/SIGTERM",
 		[]flagSpec{{"max-upload", flagString, "RATE", "upload limit such as 20MB/s (default unlimited)"},
-			{"hidden", flagBool, "", "do not announce on the network (neighbours can still be added by address)"}},
+			{"hidden", flagBool, "", "do not announce on the network (neighbours can still be added by address)"},
+			acceptFlag},
 		cmdServe},
 	{"share add", "PATH...", "share files or folders", []flagSpec{toFlag, waitFlag}, cmdShareAdd},
 	{"share set", "PATH...", "change who may see shared items (by path or shared name)", []flagSpec{toFlag, waitFlag}, cmdShareSet},
@@ -60,6 +61,8 @@ var commands = []command{
 	{"trust ls", "", "list the trusted neighbours", []flagSpec{jsonFlag}, cmdTrustLs},
 	{"untrust", "PEER", "stop trusting a neighbour (by name or id prefix)", nil, cmdUntrust},
 	{"forget", "PEER", "forget the old key of a neighbour refused for a changed key, so its new key is accepted", []flagSpec{waitFlag}, cmdForget},
+	{"send", "PEER PATH...", "offer files or folders to a neighbour; it accepts or declines, then fetches them (exit 0 once it has them all)",
+		[]flagSpec{waitFlag}, cmdSend},
 }
 
 var (
@@ -293,6 +296,10 @@ func (o *options) engine(clientOnly bool) (*peer.Engine, error) {
 		}
 		maxUp = r
 	}
+	accept, err := o.acceptPolicy()
+	if err != nil {
+		return nil, err
+	}
 	return peer.New(peer.Options{
 		DataDir:     o.dataDir,
 		Name:        o.str("name", ""),
@@ -303,6 +310,8 @@ func (o *options) engine(clientOnly bool) (*peer.Engine, error) {
 		MaxUpload:   maxUp,
 		Hidden:      o.bool("hidden"),
 		ClientOnly:  clientOnly,
+		Accept:      accept,
+		Prompt:      o.cmd == nil, // the window asks about offers
 		Logger:      o.log,
 	})
 }
