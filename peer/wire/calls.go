@@ -215,28 +215,52 @@ func (c *Client) Batch(ctx context.Context, cids []string, fn func(i int, data [
 	}
 	defer resp.Body.Close()
 	// Records are small: read the body in large pieces.
-	body := bufio.NewReaderSize(resp.Body, 64<<10)
+	err = readBatch(bufio.NewReaderSize(resp.Body, 64<<10), len(cids), fn)
+	var bad *batchError
+	if errors.As(err, &bad) {
+		return fmt.Errorf("peer %s: batch item %d: %w", c.label(), bad.item, bad.err)
+	}
+	return err
+}
+
+// batchError is a malformed or cut record of a batch response.
+type batchError struct {
+	item int
+	err  error
+}
+
+func (e *batchError) Error() string { return fmt.Sprintf("batch item %d: %v", e.item, e.err) }
+func (e *batchError) Unwrap() error { return e.err }
+
+// readBatch decodes the records of a batch response for n content ids from
+// body and calls fn with each file's bytes (valid only during the call), in
+// order; it stops at fn's first error. A record longer than a block, or
+// records adding up to more than MaxBatchBytes, is ErrBadResponse before
+// any of its bytes are read; a body that ends early is io.ErrUnexpectedEOF
+// or io.EOF, as a *batchError naming the record. What follows the n-th
+// record is not read.
+func readBatch(body io.Reader, n int, fn func(i int, data []byte) error) error {
 	var buf []byte
 	var hdr [8]byte
 	var total int64
-	for i := range cids {
+	for i := range n {
 		if _, err := io.ReadFull(body, hdr[:]); err != nil {
-			return fmt.Errorf("peer %s: batch item %d: %w", c.label(), i, err)
+			return &batchError{i, err}
 		}
-		n := binary.BigEndian.Uint64(hdr[:])
-		if n == batchMissing {
+		size := binary.BigEndian.Uint64(hdr[:])
+		if size == batchMissing {
 			continue
 		}
-		if n > share.BlockSize || total+int64(n) > MaxBatchBytes {
-			return fmt.Errorf("peer %s: batch item %d: %w: %d bytes", c.label(), i, ErrBadResponse, n)
+		if size > share.BlockSize || total+int64(size) > MaxBatchBytes {
+			return &batchError{i, fmt.Errorf("%w: %d bytes", ErrBadResponse, size)}
 		}
-		total += int64(n)
-		if cap(buf) < int(n) {
-			buf = make([]byte, n, max(n, 64<<10))
+		total += int64(size)
+		if cap(buf) < int(size) {
+			buf = make([]byte, size, max(size, 64<<10))
 		}
-		data := buf[:n]
+		data := buf[:size]
 		if _, err := io.ReadFull(body, data); err != nil {
-			return fmt.Errorf("peer %s: batch item %d: %w", c.label(), i, err)
+			return &batchError{i, err}
 		}
 		if err := fn(i, data); err != nil {
 			return err
