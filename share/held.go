@@ -167,10 +167,8 @@ func (l *Library) isHeld(abs string, key fileKey) bool {
 
 // Secrets lists the shared files found to hold likely secrets (see
 // ListSecrets).
+// It reads the database only (hashing writes a verdict there at once).
 func (l *Library) Secrets() ([]SecretFile, error) {
-	if err := l.cache.save(); err != nil {
-		return nil, err
-	}
 	return ListSecrets(l.opts.DB, l.cat.Items())
 }
 
@@ -178,9 +176,6 @@ func (l *Library) Secrets() ([]SecretFile, error) {
 // (its shared path or its local path; see DecideSecret) and rescans, so a
 // released file is served at once.
 func (l *Library) DecideSecret(p string, release bool) (SecretFile, error) {
-	if err := l.cache.save(); err != nil {
-		return SecretFile{}, err
-	}
 	f, err := DecideSecret(l.opts.DB, l.cat.Items(), p, release)
 	if err != nil {
 		return f, err
