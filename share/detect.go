@@ -445,11 +445,16 @@ func envSecrets(text []byte) bool {
 		line = bytes.TrimPrefix(line, []byte("export "))
 		key, val, ok := envLine(line)
 		if !ok {
-			other++
+			// Most text is not .env-like: it is given up on as soon as
+			// other lines outnumber a fifth of the assignments, after a
+			// few lines of grace.
+			if other++; other > 4 && assign < 4*other {
+				return false
+			}
 			continue
 		}
 		assign++
-		if !secret && secretKey(key) && realValue(val) {
+		if !secret && len(val) >= 8 && secretKey(key) && realValue(val) {
 			secret = true
 		}
 	}
@@ -458,21 +463,16 @@ func envSecrets(text []byte) bool {
 
 // envLine splits "KEY=value" (or "key = value"); the key is a name of
 // letters, digits, _, . and -.
-func envLine(line []byte) (key string, val []byte, ok bool) {
-	eq := bytes.IndexByte(line, '=')
-	if eq <= 0 {
-		return "", nil, false
+func envLine(line []byte) (key []byte, val []byte, ok bool) {
+	n := runOf(line, 0, len(line), func(c byte) bool { return isAlnum(c) || c == '_' || c == '.' || c == '-' })
+	if n == 0 || line[0] == '.' || line[0] == '-' {
+		return nil, nil, false
 	}
-	k := bytes.TrimRight(line[:eq], " \t")
-	if len(k) == 0 || !(isAlnum(k[0]) || k[0] == '_') {
-		return "", nil, false
+	rest := bytes.TrimLeft(line[n:], " \t")
+	if len(rest) == 0 || rest[0] != '=' {
+		return nil, nil, false
 	}
-	for _, c := range k {
-		if !(isAlnum(c) || c == '_' || c == '.' || c == '-') {
-			return "", nil, false
-		}
-	}
-	return string(k), bytes.TrimSpace(line[eq+1:]), true
+	return line[:n], bytes.TrimSpace(rest[1:]), true
 }
 
 var secretKeyWords = []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "ACCESS_KEY", "PRIVATE_KEY", "CREDENTIAL"}
@@ -481,15 +481,25 @@ var secretKeyWords = []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY"
 // rather than the secret itself.
 var notSecretSuffixes = []string{"_FILE", "_PATH", "_DIR", "_URL", "_URI", "_ENDPOINT", "_HOST", "_PORT", "_NAME", "_USER", "_ID", "_LENGTH", "_TTL", "_EXPIRY", "_TYPE"}
 
-func secretKey(key string) bool {
-	k := strings.ToUpper(strings.ReplaceAll(strings.ReplaceAll(key, "-", "_"), ".", "_"))
+func secretKey(key []byte) bool {
+	var buf [128]byte
+	k := buf[:0]
+	for _, c := range key[:min(len(key), len(buf))] {
+		switch {
+		case c >= 'a' && c <= 'z':
+			c -= 'a' - 'A'
+		case c == '-' || c == '.':
+			c = '_'
+		}
+		k = append(k, c)
+	}
 	for _, s := range notSecretSuffixes {
-		if strings.HasSuffix(k, s) {
+		if bytes.HasSuffix(k, []byte(s)) {
 			return false
 		}
 	}
 	for _, w := range secretKeyWords {
-		if strings.Contains(k, w) {
+		if bytes.Contains(k, []byte(w)) {
 			return true
 		}
 	}
