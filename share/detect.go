@@ -53,6 +53,7 @@ const secretRulesVersion = 1
 const (
 	binarySniff = 8000     // bytes looked at for a NUL, as git does
 	envSniff    = 64 << 10 // the part of a text file the env-secrets rule reads
+	maxEnvLines = 256      // KEY=value lines it reads at most without finding a secret
 	// seamLen is how far a pattern may reach: everything a rule looks at
 	// lies within seamLen bytes of its anchor, so a pattern that straddles
 	// two writes is seen whole in the last seamLen bytes of one and the first
@@ -456,6 +457,11 @@ func envSecrets(text []byte) bool {
 		assign++
 		if !secret && len(val) >= 8 && secretKey(key) && realValue(val) {
 			secret = true
+		}
+		if !secret && assign >= maxEnvLines {
+			// A long list of settings without a secret among its first
+			// lines: generated constants, not a .env file.
+			return false
 		}
 	}
 	return secret && assign >= 2 && assign*5 >= (assign+other)*4
