@@ -163,32 +163,37 @@ func (s *secretScanner) Rule() string { return s.found }
 // scan looks for a pattern anchored at from or after and before limit in
 // b. A pattern may start at b[0] only when b starts the stream.
 func (s *secretScanner) scan(b []byte, from, limit int) string {
-	// Each pass looks for one anchor byte with IndexByte (vectorised), and
-	// only where it stands are the few bytes around compared.
-	for _, a := range anchors {
-		for i := from; i < limit; {
-			j := bytes.IndexByte(b[i:limit], a.c)
-			if j < 0 {
-				break
-			}
-			i += j
-			if r := a.check(b, i); r != "" {
-				return r
-			}
-			i++
+	// One vectorised pass looks for the anchor bytes (see indexAnchors),
+	// and only where one stands are the few bytes around compared.
+	for i := from; i < limit; {
+		j := indexAnchors(b[i:limit])
+		if j < 0 {
+			return ""
 		}
+		i += j
+		var r string
+		switch b[i] {
+		case '-':
+			r = checkDash(b, i)
+		case '_':
+			r = checkUnderscore(b, i)
+		case 'K':
+			r = checkK(b, i)
+		case 'z':
+			r = checkZ(b, i)
+		}
+		if r != "" {
+			return r
+		}
+		i++
 	}
 	return ""
 }
 
-// anchors are the bytes every pattern holds at a known place, rarest in
-// text first.
-var anchors = []struct {
-	c     byte
-	check func(b []byte, i int) string
-}{
-	{'z', checkZ}, {'K', checkK}, {'-', checkDash}, {'_', checkUnderscore},
-}
+// anchorSet holds the bytes every pattern has at a known place: - (PEM,
+// PuTTY, glpat-, xox?-, sk-), _ (gh?_, github_pat_, npm_, ?k_live_), K
+// (AKIA) and z (AIza).
+var anchorSet = packSet('-', '_', 'K', 'z')
 
 var pemBegin = []byte("-----BEGIN ")
 
