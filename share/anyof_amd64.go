@@ -2,35 +2,42 @@ package share
 
 import "golang.org/x/sys/cpu"
 
-// hasAVX2 says whether indexAnchorsAVX2 may run here.
+// hasAVX2 says whether anchorsAVX2 may run here.
 var hasAVX2 = cpu.X86.HasAVX2
 
-// indexAnchorsAVX2 is indexAnchors over the n bytes at p (n a positive
-// multiple of 32; p[-1] is read too), in anyof_amd64.s.
+// anchorsAVX2 writes the offsets of the anchors among the n bytes at p to
+// out (see anyof_amd64.s).
 //
 //go:noescape
-func indexAnchorsAVX2(p *byte, n int) int
+func anchorsAVX2(p *byte, n int, out *[96]int32) (count, next int)
 
-// indexAnchors returns the index of the first byte of b that may anchor a
-// secret pattern: -, K or z, or _ right after one of the letters that end a
-// token's prefix (gh[pousr]_, github_, npm_, [sr]k_). With AVX2 it is one
-// vectorised pass that also passes over the _ of snake_case names, where
-// four IndexByte calls would take four passes and stop at every _; it may
-// return any _ (the byte-at-a-time code does), since the checks that follow
-// look at the letter before it again.
-func indexAnchors(b []byte) int {
-	if !hasAVX2 || len(b) < 33 {
-		return indexAny4Go(b, anchorSet)
+// forAnchors calls fn, in order, on every index in [from, limit) of b that
+// may anchor a secret pattern, until fn returns false: every -, K and z, and
+// every _ right after one of the letters that end a token's prefix
+// (gh[pousr]_, github_, npm_, [sr]k_); the byte-at-a-time code calls it on
+// every _ (the checks look at the letter before it again). With AVX2 the
+// candidates of up to a few thousand bytes are gathered in one vectorised
+// pass, which also passes over the _ of snake_case names, instead of a call
+// per candidate and an IndexByte pass per anchor byte.
+func forAnchors(b []byte, from, limit int, fn func(int) bool) {
+	i := from
+	if hasAVX2 && limit-i > 32 {
+		if i == 0 { // the vector code reads the byte before
+			if isAnchor(b[0]) && !fn(0) {
+				return
+			}
+			i = 1
+		}
+		var out [96]int32
+		for limit-i >= 32 {
+			count, next := anchorsAVX2(&b[i], (limit-i)&^31, &out)
+			for _, o := range out[:count] {
+				if !fn(i + int(o)) {
+					return
+				}
+			}
+			i += next
+		}
 	}
-	if isAnchor(b[0]) {
-		return 0
-	}
-	n := (len(b) - 1) &^ 31
-	if i := indexAnchorsAVX2(&b[1], n); i >= 0 {
-		return 1 + i
-	}
-	if i := indexAny4Go(b[1+n:], anchorSet); i >= 0 {
-		return 1 + n + i
-	}
-	return -1
+	forAnchorsGo(b, i, limit, fn)
 }

@@ -2,6 +2,6 @@
 
 package share
 
-// indexAnchors returns the index of the first byte of b that may anchor a
-// secret pattern (-, _, K or z), or -1.
-func indexAnchors(b []byte) int { return indexAny4Go(b, anchorSet) }
+// forAnchors calls fn, in order, on every index in [from, limit) of b that
+// holds an anchor byte (-, _, K or z), until fn returns false.
+func forAnchors(b []byte, from, limit int, fn func(int) bool) { forAnchorsGo(b, from, limit, fn) }

@@ -2,65 +2,84 @@ package share
 
 import (
 	mrand "math/rand/v2"
+	"slices"
 	"testing"
 )
 
-// naiveAnchor is indexAnchors' contract: the first -, K or z, or _ after a
-// token prefix's last letter; an _ elsewhere may be returned too.
-func naiveAnchor(b []byte) (first int, loose int) {
-	first, loose = -1, -1
-	for i, c := range b {
-		if loose < 0 && isAnchor(c) {
-			loose = i
-		}
-		if c == '-' || c == 'K' || c == 'z' || c == '_' && i > 0 && contains8("pousrbmk", b[i-1]) {
-			return i, loose
-		}
-	}
-	return -1, loose
-}
-
-func contains8(s string, c byte) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
+// strictAnchor is what forAnchors must never pass over: -, K, z, and _
+// after the last letter of a token's prefix.
+func strictAnchor(b []byte, i int) bool {
+	c := b[i]
+	if c == '_' {
+		if i == 0 {
 			return true
 		}
+		switch b[i-1] {
+		case 'p', 'o', 'u', 's', 'r', 'b', 'm', 'k':
+			return true
+		}
+		return false
 	}
-	return false
+	return c == '-' || c == 'K' || c == 'z'
 }
 
-// indexAnchors never passes over an anchor, on every length and position
-// (the vector part and the byte-at-a-time rest alike), and returns nothing
-// but anchors.
-func TestIndexAnchors(t *testing.T) {
+// checkAnchors checks forAnchors over b[from:limit]: every strict anchor is
+// visited, in order, nothing but anchor bytes is, and stopping stops.
+func checkAnchors(t *testing.T, b []byte, from, limit int) {
+	t.Helper()
+	var got []int
+	forAnchors(b, from, limit, func(i int) bool { got = append(got, i); return true })
+	if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
+		t.Fatalf("visited %v: not in order", got)
+	}
+	for _, i := range got {
+		if i < from || i >= limit || !isAnchor(b[i]) {
+			t.Fatalf("visited %d, not an anchor in [%d,%d) of %q", i, from, limit, b)
+		}
+	}
+	for i := from; i < limit; i++ {
+		if strictAnchor(b, i) && !slices.Contains(got, i) {
+			t.Fatalf("passed over the anchor at %d in [%d,%d) of %q", i, from, limit, b)
+		}
+	}
+	if len(got) > 1 {
+		n := 0
+		forAnchors(b, from, limit, func(int) bool { n++; return n < 2 })
+		if n != 2 {
+			t.Fatalf("went on after fn returned false: %d calls", n)
+		}
+	}
+}
+
+func TestForAnchors(t *testing.T) {
 	r := mrand.New(mrand.NewPCG(9, 9))
-	for n := 0; n < 300; n++ {
-		for trial := 0; trial < 30; trial++ {
+	for n := 0; n < 400; n++ {
+		for trial := 0; trial < 20; trial++ {
 			b := make([]byte, n)
 			for i := range b {
 				b[i] = "abcdefgh pksm_01\n"[r.IntN(17)]
 			}
-			for k := 0; k < trial%3 && n > 0; k++ {
+			for k := 0; k < trial%4 && n > 0; k++ {
 				b[r.IntN(n)] = "-_Kz"[r.IntN(4)]
 			}
-			checkAnchors(t, b)
+			from := 0
+			if n > 0 && trial%2 == 1 {
+				from = r.IntN(n)
+			}
+			checkAnchors(t, b, from, n)
 		}
 	}
-}
-
-func checkAnchors(t *testing.T, b []byte) {
-	t.Helper()
-	first, loose := naiveAnchor(b)
-	got := indexAnchors(b)
-	switch {
-	case got < 0 && first >= 0:
-		t.Fatalf("len %d: missed the anchor at %d (%q)", len(b), first, b)
-	case got >= 0 && (got < loose || first >= 0 && got > first || !isAnchor(b[got])):
-		t.Fatalf("len %d: indexAnchors = %d; first anchor %d, first candidate %d (%q)", len(b), got, first, loose, b)
+	// More candidates than one call gathers.
+	dense := []byte{}
+	for range 500 {
+		dense = append(dense, "a-b_p_K z"...)
 	}
+	checkAnchors(t, dense, 0, len(dense))
 }
 
-func FuzzIndexAnchors(f *testing.F) {
-	f.Add([]byte("some text with_an underscore, ghp_x and a dash - here, AKIA and AIza"))
-	f.Fuzz(func(t *testing.T, b []byte) { checkAnchors(t, b) })
+func FuzzForAnchors(f *testing.F) {
+	f.Add([]byte("some text with_an underscore, ghp_x and a dash - here, AKIA and AIza"), uint16(3))
+	f.Fuzz(func(t *testing.T, b []byte, from uint16) {
+		checkAnchors(t, b, int(from)%(len(b)+1), len(b))
+	})
 }

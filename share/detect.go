@@ -51,9 +51,9 @@ import (
 const secretRulesVersion = 1
 
 const (
-	binarySniff = 8000     // bytes looked at for a NUL, as git does
-	envSniff    = 64 << 10 // the part of a text file the env-secrets rule reads
-	maxEnvLines = 256      // KEY=value lines it reads at most without finding a secret
+	binarySniff = int64(8000) // bytes looked at for a NUL, as git does
+	envSniff    = 64 << 10    // the part of a text file the env-secrets rule reads
+	maxEnvLines = 256         // KEY=value lines it reads at most without finding a secret
 	// seamLen is how far a pattern may reach: everything a rule looks at
 	// lies within seamLen bytes of its anchor, so a pattern that straddles
 	// two writes is seen whole in the last seamLen bytes of one and the first
@@ -80,14 +80,19 @@ type secretScanner struct {
 
 // Write scans b, the bytes that follow everything written before.
 func (s *secretScanner) Write(b []byte) {
-	if s.found != "" || len(b) == 0 {
+	if s.binary || len(b) == 0 {
 		return
 	}
-	if s.total == 0 {
-		s.binary = bytes.IndexByte(b[:min(len(b), binarySniff)], 0) >= 0
-		s.envDone = s.binary
+	before := s.total
+	s.total += int64(len(b))
+	if before < binarySniff && bytes.IndexByte(b[:min(int64(len(b)), binarySniff-before)], 0) >= 0 {
+		// Binary after all (the first writes were shorter than the sniff):
+		// whatever the text before seemed to hold, binary files are not
+		// scanned, so the verdict is the whole stream's.
+		s.binary, s.found, s.envDone, s.env = true, "", true, nil
+		return
 	}
-	if s.binary {
+	if s.found != "" {
 		return
 	}
 	if !s.envDone {
@@ -112,7 +117,7 @@ func (s *secretScanner) Write(b []byte) {
 		// the seam lacks, were seen whole in an earlier write, unless the
 		// tail starts the stream.
 		lo := maxPrefix + 1
-		if s.total <= int64(len(s.tail)) {
+		if before <= int64(len(s.tail)) {
 			lo = 0
 		}
 		if s.found = s.scan(s.seam, lo, min(len(s.seam), len(s.tail)+maxPrefix+1)); s.found != "" {
@@ -123,7 +128,6 @@ func (s *secretScanner) Write(b []byte) {
 	if s.found = s.scan(b, from, len(b)); s.found != "" {
 		return
 	}
-	s.total += int64(len(b))
 	if len(b) >= seamLen {
 		s.tail = append(s.tail[:0], b[len(b)-seamLen:]...)
 	} else {
@@ -144,10 +148,13 @@ func (s *secretScanner) checkEnv(head []byte) {
 // Close ends the stream: a token that ends the file (no byte after it) is
 // matched now, and env-secrets looks at a file shorter than envSniff.
 func (s *secretScanner) Close() {
+	if s.binary {
+		return
+	}
 	if s.found == "" && !s.envDone {
 		s.checkEnv(s.env)
 	}
-	if s.found == "" && !s.binary && len(s.tail) > 0 {
+	if s.found == "" && len(s.tail) > 0 {
 		lo := maxPrefix + 1
 		if s.total <= int64(len(s.tail)) {
 			lo = 0
@@ -163,15 +170,10 @@ func (s *secretScanner) Rule() string { return s.found }
 // scan looks for a pattern anchored at from or after and before limit in
 // b. A pattern may start at b[0] only when b starts the stream.
 func (s *secretScanner) scan(b []byte, from, limit int) string {
-	// One vectorised pass looks for the anchor bytes (see indexAnchors),
-	// and only where one stands are the few bytes around compared.
-	for i := from; i < limit; {
-		j := indexAnchors(b[i:limit])
-		if j < 0 {
-			return ""
-		}
-		i += j
-		var r string
+	// One vectorised pass finds the anchor bytes (see forAnchors), and
+	// only where one stands are the few bytes around compared.
+	var r string
+	forAnchors(b, from, limit, func(i int) bool {
 		switch b[i] {
 		case '-':
 			r = checkDash(b, i)
@@ -182,18 +184,10 @@ func (s *secretScanner) scan(b []byte, from, limit int) string {
 		case 'z':
 			r = checkZ(b, i)
 		}
-		if r != "" {
-			return r
-		}
-		i++
-	}
-	return ""
+		return r == ""
+	})
+	return r
 }
-
-// anchorSet holds the bytes every pattern has at a known place: - (PEM,
-// PuTTY, glpat-, xox?-, sk-), _ (gh?_, github_pat_, npm_, ?k_live_), K
-// (AKIA) and z (AIza).
-var anchorSet = packSet('-', '_', 'K', 'z')
 
 var pemBegin = []byte("-----BEGIN ")
 
