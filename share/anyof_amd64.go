@@ -12,13 +12,14 @@ var hasAVX2 = cpu.X86.HasAVX2
 func anchorsAVX2(p *byte, n int, out *[96]int32) (count, next int)
 
 // forAnchors calls fn, in order, on every index in [from, limit) of b that
-// may anchor a secret pattern, until fn returns false: every -, K and z, and
-// every _ right after one of the letters that end a token's prefix
-// (gh[pousr]_, github_, npm_, [sr]k_); the byte-at-a-time code calls it on
-// every _ (the checks look at the letter before it again). With AVX2 the
-// candidates of up to a few thousand bytes are gathered in one vectorised
-// pass, which also passes over the _ of snake_case names, instead of a call
-// per candidate and an IndexByte pass per anchor byte.
+// may anchor a secret pattern, until fn returns false: every anchor byte
+// whose neighbour can belong to a pattern (_ after gh[pousr], github, npm or
+// [sr]k; - after PuTTY, glpat, xox[bpe] or sk, or before another -; K after
+// A; z after I); the byte-at-a-time code calls it on every anchor byte (the
+// checks look at the neighbours again). With AVX2 the candidates of up to a
+// few thousand bytes are gathered in one vectorised pass, which passes over
+// the _ of snake_case names and the - of words, instead of a call per
+// candidate and an IndexByte pass per anchor byte.
 func forAnchors(b []byte, from, limit int, fn func(int) bool) {
 	i := from
 	if hasAVX2 && limit-i > 32 {
@@ -29,8 +30,9 @@ func forAnchors(b []byte, from, limit int, fn func(int) bool) {
 			i = 1
 		}
 		var out [96]int32
-		for limit-i >= 32 {
-			count, next := anchorsAVX2(&b[i], (limit-i)&^31, &out)
+		// The vector code reads the byte after the range too.
+		for end := min(limit, len(b)-1); end-i >= 32; {
+			count, next := anchorsAVX2(&b[i], (end-i)&^31, &out)
 			for _, o := range out[:count] {
 				if !fn(i + int(o)) {
 					return

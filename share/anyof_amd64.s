@@ -1,27 +1,33 @@
 #include "textflag.h"
 
-// The letters that stand right before the _ of a token (gh[pousr]_,
-// github_, npm_, [sr]k_) are found by their two nibbles: prevLo[low nibble]
-// has bit 0 if the letter 0x6? with that low nibble is one (b k m o), bit 1
-// if 0x7? is (p r s u); prevHi[high nibble] is 1 for 6, 2 for 7. Both tables
-// twice, one per 128-bit lane of VPSHUFB.
-DATA prevLo<>+0(SB)/8, $0x0000020002030002
-DATA prevLo<>+8(SB)/8, $0x0100010001000000
-DATA prevLo<>+16(SB)/8, $0x0000020002030002
-DATA prevLo<>+24(SB)/8, $0x0100010001000000
-GLOBL prevLo<>(SB), RODATA|NOPTR, $32
-DATA prevHi<>+0(SB)/8, $0x0201000000000000
+// An anchor byte counts only where the byte before it can end the prefix of
+// a pattern: _ after gh[pousr], github, npm or [sr]k; - after PuTTY, glpat,
+// xox[bpe] or sk, or before another - (-----BEGIN); K after A (AKIA); z
+// after I (AIza). The letters before _ and - are classed by their nibbles:
+// prevHi[high nibble] is 4 for 5, 1 for 6, 2 for 7; prevLoU and prevLoD
+// [low nibble] have those bits for the letters of each set (U: b k m o, p r
+// s u; D: Y, b e k, p t). Every table twice, one per 128-bit lane of VPSHUFB.
+DATA prevLoU<>+0(SB)/8, $0x0000020002030002
+DATA prevLoU<>+8(SB)/8, $0x0100010001000000
+DATA prevLoU<>+16(SB)/8, $0x0000020002030002
+DATA prevLoU<>+24(SB)/8, $0x0100010001000000
+GLOBL prevLoU<>(SB), RODATA|NOPTR, $32
+DATA prevLoD<>+0(SB)/8, $0x0000010200010002
+DATA prevLoD<>+8(SB)/8, $0x0000000001000400
+DATA prevLoD<>+16(SB)/8, $0x0000010200010002
+DATA prevLoD<>+24(SB)/8, $0x0000000001000400
+GLOBL prevLoD<>(SB), RODATA|NOPTR, $32
+DATA prevHi<>+0(SB)/8, $0x0201040000000000
 DATA prevHi<>+8(SB)/8, $0x0000000000000000
-DATA prevHi<>+16(SB)/8, $0x0201000000000000
+DATA prevHi<>+16(SB)/8, $0x0201040000000000
 DATA prevHi<>+24(SB)/8, $0x0000000000000000
 GLOBL prevHi<>(SB), RODATA|NOPTR, $32
 
 // func anchorsAVX2(p *byte, n int, out *[96]int32) (count, next int)
-// n is a positive multiple of 32, and p[-1] may be read. It writes to out
-// the offsets of the bytes that are -, K or z, or _ after one of the
-// letters above, in order, and stops after the 32 bytes in which out got
-// its 64th: count is how many it wrote, next the offset it stopped at (n at
-// the end).
+// n is a positive multiple of 32, and p[-1] and p[n] may be read. It writes
+// to out the offsets of the anchors (see above), in order, and stops after
+// the 32 bytes in which out got its 64th: count is how many it wrote, next
+// the offset it stopped at (n at the end).
 TEXT ·anchorsAVX2(SB), NOSPLIT, $0-40
 	MOVQ p+0(FP), SI
 	MOVQ n+8(FP), BX
@@ -41,36 +47,55 @@ TEXT ·anchorsAVX2(SB), NOSPLIT, $0-40
 	MOVL $0x5f, AX
 	MOVD AX, X0
 	VPBROADCASTB X0, Y4
-	MOVL $0x0f, AX
+	MOVL $0x41, AX
+	MOVD AX, X0
+	VPBROADCASTB X0, Y9
+	MOVL $0x49, AX
+	MOVD AX, X0
+	VPBROADCASTB X0, Y10
+	MOVL $0xf, AX
 	MOVD AX, X0
 	VPBROADCASTB X0, Y12
-	VMOVDQU prevLo<>(SB), Y13
+	VMOVDQU prevLoD<>(SB), Y11
+	VMOVDQU prevLoU<>(SB), Y13
 	VMOVDQU prevHi<>(SB), Y14
 	VPXOR Y15, Y15, Y15
 
 	PCALIGN $32
 loop:
 	VMOVDQU (DI), Y5
-	VPCMPEQB Y1, Y5, Y6
-	VPCMPEQB Y2, Y5, Y8
-	VPOR Y8, Y6, Y6
-	VPCMPEQB Y3, Y5, Y8
-	VPOR Y8, Y6, Y6
-	VPCMPEQB Y4, Y5, Y5
-	VPTEST Y5, Y5
-	JZ test
 	VMOVDQU -1(DI), Y0
 	VPAND Y12, Y0, Y7
 	VPSRLW $4, Y0, Y8
 	VPAND Y12, Y8, Y8
-	VPSHUFB Y7, Y13, Y7
 	VPSHUFB Y8, Y14, Y8
-	VPAND Y7, Y8, Y7
+	VPSHUFB Y7, Y11, Y6
+	VPAND Y8, Y6, Y6
+	VPSHUFB Y7, Y13, Y7
+	VPAND Y8, Y7, Y7
+	// _ after its letters
+	VPCMPEQB Y4, Y5, Y8
 	VPCMPEQB Y15, Y7, Y7
-	VPANDN Y5, Y7, Y7
-	VPOR Y7, Y6, Y6
-test:
-	VPMOVMSKB Y6, DX
+	VPANDN Y8, Y7, Y7
+	// - after its letters, or before another -
+	VPCMPEQB Y15, Y6, Y6
+	VMOVDQU 1(DI), Y8
+	VPCMPEQB Y1, Y8, Y8
+	VPANDN Y6, Y8, Y6
+	VPCMPEQB Y1, Y5, Y8
+	VPANDN Y8, Y6, Y6
+	VPOR Y6, Y7, Y7
+	// K after A, z after I
+	VPCMPEQB Y2, Y5, Y8
+	VPCMPEQB Y9, Y0, Y6
+	VPAND Y6, Y8, Y8
+	VPOR Y8, Y7, Y7
+	VPCMPEQB Y3, Y5, Y8
+	VPCMPEQB Y10, Y0, Y6
+	VPAND Y6, Y8, Y8
+	VPOR Y8, Y7, Y7
+
+	VPMOVMSKB Y7, DX
 	TESTL DX, DX
 	JZ advance
 	MOVQ DI, R9

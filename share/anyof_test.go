@@ -3,24 +3,28 @@ package share
 import (
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
-// strictAnchor is what forAnchors must never pass over: -, K, z, and _
-// after the last letter of a token's prefix.
+// strictAnchor is what forAnchors must never pass over: an anchor byte
+// whose neighbour can belong to a pattern (see forAnchors).
 func strictAnchor(b []byte, i int) bool {
-	c := b[i]
-	if c == '_' {
-		if i == 0 {
-			return true
-		}
-		switch b[i-1] {
-		case 'p', 'o', 'u', 's', 'r', 'b', 'm', 'k':
-			return true
-		}
-		return false
+	if i == 0 {
+		return isAnchor(b[0])
 	}
-	return c == '-' || c == 'K' || c == 'z'
+	prev := b[i-1]
+	switch b[i] {
+	case '_':
+		return strings.IndexByte("pousrbmk", prev) >= 0
+	case '-':
+		return strings.IndexByte("Ytbpek", prev) >= 0 || i+1 < len(b) && b[i+1] == '-'
+	case 'K':
+		return prev == 'A'
+	case 'z':
+		return prev == 'I'
+	}
+	return false
 }
 
 // checkAnchors checks forAnchors over b[from:limit]: every strict anchor is
@@ -57,7 +61,7 @@ func TestForAnchors(t *testing.T) {
 		for trial := 0; trial < 20; trial++ {
 			b := make([]byte, n)
 			for i := range b {
-				b[i] = "abcdefgh pksm_01\n"[r.IntN(17)]
+				b[i] = "abcdeYtAIgh pksm_01\n"[r.IntN(20)]
 			}
 			for k := 0; k < trial%4 && n > 0; k++ {
 				b[r.IntN(n)] = "-_Kz"[r.IntN(4)]
@@ -72,7 +76,7 @@ func TestForAnchors(t *testing.T) {
 	// More candidates than one call gathers.
 	dense := []byte{}
 	for range 500 {
-		dense = append(dense, "a-b_p_K z"...)
+		dense = append(dense, "a-b_p_AK Iz--"...)
 	}
 	checkAnchors(t, dense, 0, len(dense))
 }
