@@ -202,3 +202,29 @@ func TestHeldBackIncludeSecrets(t *testing.T) {
 		t.Fatalf("%+v %v", e, err)
 	}
 }
+
+// A shared file (not a folder) that holds a key is held back as a whole:
+// the item lists nothing until it is released.
+func TestHeldBackSingleFile(t *testing.T) {
+	src := t.TempDir()
+	p := filepath.Join(src, "backup.txt")
+	writeFile(t, p, secretCases(t)[3].text)
+	l := openLib(t, t.TempDir(), LibraryOptions{}, p)
+	hashAll(t, l)
+	if top := mustList(t, l, ""); len(top) != 0 {
+		t.Fatalf("listed %+v", top)
+	}
+	if st := l.Items(); len(st) != 1 || st[0].Held != 1 || st[0].Files != 0 {
+		t.Fatalf("Items = %+v", st)
+	}
+	sec, err := l.Secrets()
+	if err != nil || len(sec) != 1 || sec[0].Path != "backup.txt" || sec[0].Local != p {
+		t.Fatalf("Secrets = %+v, %v", sec, err)
+	}
+	if _, err := l.DecideSecret("backup.txt", true); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := l.Stat("backup.txt"); err != nil || e.ContentID != sec[0].CID {
+		t.Fatalf("released: %+v %v", e, err)
+	}
+}
