@@ -225,6 +225,9 @@ func (j *getJob) fetchLarge(ctx context.Context, en getEntry) error {
 		return fmt.Errorf("%s: %w", en.rel, err)
 	}
 	defer part.Close()
+	if err := part.MarkOrigin(share.OriginURL(j.info.ID, en.Path)); err != nil {
+		j.e.log.Debug("download's origin not recorded", "file", en.rel, "err", err)
+	}
 	var dropped []droppedSource // OnDrop runs on the fetcher's goroutine, before Run returns
 	j.mu.Lock()
 	j.file, j.curDone = en.rel, part.Verified()

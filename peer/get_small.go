@@ -88,7 +88,11 @@ func (j *getJob) putSmall(dirs *dirCache, en getEntry, data []byte) error {
 	if int64(len(data)) != en.Size {
 		return fmt.Errorf("%s sent %d bytes for %s, which it lists as %d bytes", j.info.Name, len(data), wire.Quote(en.Path), en.Size)
 	}
-	if _, err := d.Put(name, en.ContentID, data); err != nil {
+	_, originErr, err := d.PutFrom(name, en.ContentID, data, share.OriginURL(j.info.ID, en.Path))
+	if originErr != nil {
+		j.e.log.Debug("download's origin not recorded", "file", en.rel, "err", originErr)
+	}
+	if err != nil {
 		if errors.Is(err, share.ErrHashMismatch) {
 			return fmt.Errorf("%s sent bytes for %s that do not match its content id", j.info.Name, wire.Quote(en.Path))
 		}

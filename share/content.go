@@ -110,6 +110,11 @@ func (h *Hashes) UnmarshalBinary(b []byte) error {
 // HashReader reads r to the end and returns its block hashes. buf, if at least
 // BlockSize long, is used as the read buffer.
 func HashReader(r io.Reader, buf []byte) (Hashes, error) {
+	return hashScan(r, buf, nil)
+}
+
+// hashScan is HashReader that also passes every block to sc, if not nil.
+func hashScan(r io.Reader, buf []byte, sc *secretScanner) (Hashes, error) {
 	if len(buf) < BlockSize {
 		buf = make([]byte, BlockSize)
 	}
@@ -120,8 +125,14 @@ func HashReader(r io.Reader, buf []byte) (Hashes, error) {
 		if n > 0 {
 			h.Blocks = append(h.Blocks, BlockHash(buf[:n]))
 			h.Size += int64(n)
+			if sc != nil {
+				sc.Write(buf[:n])
+			}
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if sc != nil {
+				sc.Close()
+			}
 			return h, nil
 		}
 		if err != nil {

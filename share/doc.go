@@ -2,7 +2,9 @@
 // items the user shared, the index of every shared tree, content ids built from
 // block hashes (cached on disk), safe resolution of requested paths through
 // os.Root, validation of names that come from other machines, the leak guard
-// for likely secrets, and the download store where fetched files land.
+// for likely secrets (by name, and by content while files are hashed: see
+// detect.go and held.go), and the download store where fetched files land,
+// marked with their origin (origin.go).
 //
 // It knows nothing of the network or of any GUI; besides the standard
 // library it uses only its subpackage db.
@@ -18,11 +20,14 @@
 // What is served: only files listed in the index, opened through the os.Root of
 // their item. Symbolic links are followed only to files inside the same item
 // (never to folders), likely secrets are left out unless
-// LibraryOptions.IncludeSecrets is set, Porch's own data folder always is, and
-// names another peer would refuse (see ValidateName) are not listed. Each item
-// has a Visibility (every neighbour, trusted ones, chosen ones pinned by key),
-// kept in the catalog; a View is the library as one neighbour may see it,
-// with the items it may not see absent from every lookup. Who a neighbour is
-// (its key, whether it is trusted) is the caller's business, not this
-// package's.
+// LibraryOptions.IncludeSecrets is set (by name, and files whose content
+// looks like a secret until the user releases them), no byte of a file is
+// served before it has been hashed and checked, Porch's own data folder is
+// always left out, and names another peer would refuse (see ValidateName)
+// are not listed. It does not look inside binary files or archives for
+// secrets. Each item has a Visibility (every neighbour, trusted ones, chosen
+// ones pinned by key), kept in the catalog; a View is the library as one
+// neighbour may see it, with the items it may not see absent from every
+// lookup. Who a neighbour is (its key, whether it is trusted) is the
+// caller's business, not this package's.
 package share

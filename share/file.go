@@ -36,8 +36,9 @@ var _ io.ReaderAt = (*File)(nil)
 
 // Open opens the shared file at tree path p through its item's os.Root. It
 // fails with ErrBadPath for a malformed path, ErrNotFound for anything not
-// listed (including folders) and ErrChanged if the file changed since the
-// last scan.
+// listed (including folders), ErrNotHashed for a file not hashed (and so
+// not checked for secrets) yet, unless LibraryOptions.IncludeSecrets, and
+// ErrChanged if the file changed since the last scan.
 func (v *View) Open(p string) (*File, error) {
 	_, n, ok, err := v.find(p)
 	if err != nil {
@@ -45,6 +46,10 @@ func (v *View) Open(p string) (*File, error) {
 	}
 	if !ok || n.isDir() {
 		return nil, fmt.Errorf("%w: %s is a folder", ErrNotFound, p)
+	}
+	if _, hashed := n.f.slot(n.i).digest(); !hashed && !v.l.opts.IncludeSecrets {
+		// Not checked for secrets yet: none of its bytes leaves.
+		return nil, fmt.Errorf("%w: %s", ErrNotHashed, p)
 	}
 	return openNode(n)
 }

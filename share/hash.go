@@ -47,6 +47,9 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	if l.held.found.Swap(false) {
+		l.rescanLogged() // leaves out the files held back
+	}
 	if any.Load() {
 		l.version.Add(1) // the listings now carry content ids
 		l.notify(true)
@@ -59,26 +62,40 @@ func (l *Library) hashFile(n nodeRef, buf []byte) error {
 	abs, key := n.f.childAbs(n.i), n.f.key(n.i)
 	fh := l.cache.get(abs, key)
 	if fh == nil {
-		h, err := l.readHashes(n, buf)
+		var sc secretScanner
+		h, err := l.readHashes(n, buf, &sc)
 		if err != nil {
 			return err
 		}
 		l.hashedFiles.Add(1)
-		fh = &fileHash{cid: h.ContentID(), h: h}
+		fh = &fileHash{cid: h.ContentID(), h: h, secret: sc.Rule()}
 		if err := l.cache.put(abs, key, fh); err != nil {
 			l.log.Warn("saving hashes", "err", err)
+		}
+		l.noteVerdict(abs, key, fh)
+		if fh.secret != "" && !l.opts.IncludeSecrets {
+			// Written at once, so that `porch share secrets` lists it.
+			if err := l.cache.save(); err != nil {
+				l.log.Warn("saving hashes", "err", err)
+			}
+			l.log.Info("holding back a likely secret until it is reviewed (porch share secrets)",
+				"path", n.f.childPath(n.i), "rule", fh.secret)
 		}
 		if l.onHashed != nil {
 			l.onHashed(abs)
 		}
 	}
+	if l.holdBack(abs, key, fh) {
+		return nil // the next scan leaves it out
+	}
 	l.setHash(n, digestOf(fh.cid))
 	return nil
 }
 
-// readHashes reads file n through its item's root and hashes it, failing
-// with ErrChanged unless it is still the version n lists.
-func (l *Library) readHashes(n nodeRef, buf []byte) (Hashes, error) {
+// readHashes reads file n through its item's root and hashes it, passing
+// its bytes to sc, failing with ErrChanged unless it is still the version n
+// lists.
+func (l *Library) readHashes(n nodeRef, buf []byte, sc *secretScanner) (Hashes, error) {
 	k := n.f.kids[n.i]
 	f, err := n.f.root.root.OpenFile(filepath.FromSlash(n.f.childRel(n.i)), openReadFlags, 0)
 	if err != nil {
@@ -88,7 +105,7 @@ func (l *Library) readHashes(n nodeRef, buf []byte) (Hashes, error) {
 	if err := checkSame(f, k.size, k.mtime); err != nil {
 		return Hashes{}, err
 	}
-	h, err := HashReader(io.LimitReader(f, k.size+1), buf)
+	h, err := hashScan(io.LimitReader(f, k.size+1), buf, sc)
 	if err != nil {
 		return Hashes{}, err
 	}
@@ -105,14 +122,15 @@ func (l *Library) hashesOf(n nodeRef, cid string) (Hashes, error) {
 	if fh := l.cache.get(abs, key); fh != nil && fh.cid == cid {
 		return fh.h, nil
 	}
-	h, err := l.readHashes(n, nil)
+	var sc secretScanner
+	h, err := l.readHashes(n, nil, &sc)
 	if err != nil {
 		return Hashes{}, err
 	}
 	if h.ContentID() != cid {
 		return Hashes{}, fmt.Errorf("%w: %s", ErrChanged, n.f.childPath(n.i))
 	}
-	if err := l.cache.put(abs, key, &fileHash{cid: cid, h: h}); err != nil {
+	if err := l.cache.put(abs, key, &fileHash{cid: cid, h: h, secret: sc.Rule()}); err != nil {
 		l.log.Warn("saving hashes", "err", err)
 	}
 	return h, nil

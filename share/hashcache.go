@@ -67,8 +67,8 @@ func (c *hashCache) get(path string, k fileKey) *fileHash {
 	if !ok {
 		r, ok = c.folderLocked(filepath.Dir(path))[path]
 	}
-	if !ok || r.Size != k.Size || r.MTime != k.MTime || r.Ino != k.Ino {
-		return nil
+	if !ok || r.Size != k.Size || r.MTime != k.MTime || r.Ino != k.Ino || r.Rules != secretRulesVersion {
+		return nil // another version, or not checked for secrets by these rules
 	}
 	var h Hashes
 	if h.UnmarshalBinary(r.Hashes) != nil || h.Size != r.Size {
@@ -77,7 +77,7 @@ func (c *hashCache) get(path string, k fileKey) *fileHash {
 	if time.Since(time.Unix(r.Seen, 0)) > touchEvery {
 		c.touched[path] = struct{}{}
 	}
-	return &fileHash{cid: h.ContentID(), h: h}
+	return &fileHash{cid: h.ContentID(), h: h, secret: r.Secret}
 }
 
 // folderLocked returns the entries of the files in dir, reading them when
@@ -107,7 +107,8 @@ func (c *hashCache) folderLocked(dir string) map[string]db.HashRecord {
 // buffered entries when there are flushEvery of them.
 func (c *hashCache) put(path string, k fileKey, fh *fileHash) error {
 	b, _ := fh.h.MarshalBinary()
-	r := db.HashRecord{Path: path, Size: k.Size, MTime: k.MTime, Ino: k.Ino, Seen: time.Now().Unix(), Hashes: b}
+	r := db.HashRecord{Path: path, Size: k.Size, MTime: k.MTime, Ino: k.Ino, Seen: time.Now().Unix(), Hashes: b,
+		Rules: secretRulesVersion, Secret: fh.secret}
 	c.mu.Lock()
 	c.pending[path] = r
 	if m, ok := c.folders[filepath.Dir(path)]; ok {

@@ -43,7 +43,7 @@ type LibraryOptions struct {
 	Rescan         time.Duration // how often Run walks every shared tree even without change notifications (default DefaultRescan)
 	Poll           time.Duration // how often Run rescans while an item is not watched (default DefaultPoll)
 	HashWorkers    int           // files hashed at once (default 1)
-	IncludeSecrets bool          // false: likely secrets (IsSecretName) are neither listed nor served
+	IncludeSecrets bool          // false: likely secrets, by name (IsSecretName) or content (held.go), are neither listed nor served
 	OnChange       func()        // called after the index or hashing progress changed, from Run's goroutines or from Add, Remove and Rescan (possibly concurrently); must not block; may be nil
 	Transient      bool          // a library beside the data folder's own (an offer's, under DB's data folder): it records no watch status there, which belongs to the main library
 	Logger         *slog.Logger  // nil: slog.Default()
@@ -56,6 +56,7 @@ type ItemStatus struct {
 	Bytes       int64    `json:"bytes"`
 	HashedBytes int64    `json:"hashed_bytes"`
 	Secrets     []string `json:"secrets,omitempty"`   // slash paths below the item excluded as likely secrets or as Porch's data folder ("." is the item itself)
+	Held        int      `json:"held,omitempty"`      // files below it held back because of what they hold (see Library.Secrets)
 	Err         string   `json:"error,omitempty"`     // why the item cannot be served (e.g. it was deleted)
 	Unwatched   string   `json:"unwatched,omitempty"` // while Run runs: why changes to the item are found by periodic rescans only
 }
@@ -92,6 +93,7 @@ type Library struct {
 	lastNotify time.Time
 
 	dataID fs.FileInfo // the data folder (keys, peers, paths) is never shared
+	held   heldState   // files held back as likely secrets (held.go)
 
 	hashedFiles atomic.Int64     // files actually read and hashed (not from the cache); for tests
 	onHashed    func(abs string) // if set before Run, called after each file hashedFiles counts; for tests
@@ -116,10 +118,12 @@ func (r *itemRoot) close() {
 	}
 }
 
-// fileHash is a file's hashes and content id, as the hash cache returns them.
+// fileHash is a file's hashes and content id, as the hash cache returns them,
+// and the secret rule that matched its bytes ("" for none).
 type fileHash struct {
-	cid string
-	h   Hashes
+	cid    string
+	h      Hashes
+	secret string
 }
 
 // OpenLibrary opens the catalog in opts.DataDir and the hash cache in
@@ -163,6 +167,10 @@ func OpenLibrary(opts LibraryOptions) (*Library, error) {
 	// that neighbours remember; in microseconds they stay below 2^53, exact
 	// in any JSON reader.
 	l.version.Store(uint64(time.Now().UnixMicro()))
+	if err := l.loadSuspects(); err != nil {
+		l.Close()
+		return nil, err
+	}
 	if err := l.Rescan(); err != nil {
 		l.Close()
 		return nil, err

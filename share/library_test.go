@@ -197,6 +197,10 @@ func TestLibrarySymlinks(t *testing.T) {
 			t.Errorf("Open(%q) = %v, want ErrNotFound", p, err)
 		}
 	}
+	if _, err := l.Open("shared/inside.txt"); !errors.Is(err, ErrNotHashed) {
+		t.Fatalf("Open before hashing (so before the secret check) = %v, want ErrNotHashed", err)
+	}
+	hashAll(t, l)
 	f, err := l.Open("shared/inside.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -214,6 +218,7 @@ func TestLibraryOpenHostilePaths(t *testing.T) {
 	writeFile(t, filepath.Join(src, "ok.txt"), "ok")
 	writeFile(t, filepath.Join(base, "private.txt"), "secret")
 	l := openLib(t, t.TempDir(), LibraryOptions{}, src)
+	hashAll(t, l)
 	if f, err := l.Open("shared/ok.txt"); err != nil {
 		t.Fatal(err)
 	} else {
@@ -518,6 +523,7 @@ func TestLibraryFileItem(t *testing.T) {
 	if err != nil || e.Dir || e.Size != 4 {
 		t.Fatalf("shared file via symlink: %+v %v", e, err)
 	}
+	hashAll(t, l)
 	f, err := l.Open("link.pdf")
 	if err != nil {
 		t.Fatal(err)
@@ -635,8 +641,8 @@ func TestHashCacheAgesOut(t *testing.T) {
 	old := now.Add(-2 * touchEvery).Unix()
 	ancient := now.Add(-hashCacheMaxAge - time.Hour).Unix()
 	err := d.UpdateHashes([]db.HashRecord{
-		{Path: "/d/old", Size: 1, MTime: 1, Seen: old, Hashes: b},
-		{Path: "/d/ancient", Size: 1, MTime: 1, Seen: ancient, Hashes: b},
+		{Path: "/d/old", Size: 1, MTime: 1, Seen: old, Hashes: b, Rules: secretRulesVersion},
+		{Path: "/d/ancient", Size: 1, MTime: 1, Seen: ancient, Hashes: b, Rules: secretRulesVersion},
 	}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -683,8 +689,10 @@ func cacheRecords(t *testing.T, data string) map[string]db.HashRecord {
 	return m
 }
 
-// hashcache.json of the previous version (an array of records with the
-// hashes in base64) is imported on the first start: nothing is hashed again.
+// hashcache.json of an earlier version (an array of records with the hashes
+// in base64) is imported on the first start. Its records were never checked
+// for secrets, so each file is read once more for that check (and keeps its
+// content id); after that nothing is read again.
 func TestHashCacheMigratedFromJSON(t *testing.T) {
 	src, data := t.TempDir(), t.TempDir()
 	type record struct {
@@ -710,9 +718,18 @@ func TestHashCacheMigratedFromJSON(t *testing.T) {
 	raw, _ := json.Marshal(recs)
 	writeFile(t, filepath.Join(data, "hashcache.json"), string(raw))
 	l := openLib(t, data, LibraryOptions{}, src)
+	if n := len(cacheRecords(t, data)); n != 2 {
+		t.Fatalf("imported %d records, want 2", n)
+	}
+	hashAll(t, l)
+	if n := l.hashedFiles.Load(); n != 2 {
+		t.Fatalf("read %d files for the secret check, want 2", n)
+	}
+	l.Close()
+	l = openLib(t, data, LibraryOptions{})
 	hashAll(t, l)
 	if n := l.hashedFiles.Load(); n != 0 {
-		t.Fatalf("hashed %d files the old cache knew", n)
+		t.Fatalf("read %d files again after the check", n)
 	}
 	if _, err := os.Stat(filepath.Join(data, "hashcache.json.migrated")); err != nil {
 		t.Fatal(err)

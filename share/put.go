@@ -151,6 +151,19 @@ func (d *Dir) HaveContent(name string, size int64, cid string) bool {
 // mode 0644 (less the umask), never execute bits. It returns the final slash
 // path in the store.
 func (d *Dir) Put(name, cid string, data []byte) (string, error) {
+	final, _, err := d.PutFrom(name, cid, data, "")
+	return final, err
+}
+
+// PutFrom is Put that also records origin (see OriginURL) on the file,
+// before it gets its name. originErr (wrapping ErrNoOrigin) says that the
+// filesystem would not keep it; the file is written all the same.
+func (d *Dir) PutFrom(name, cid string, data []byte, origin string) (final string, originErr, err error) {
+	final, err = d.put(name, cid, data, origin, &originErr)
+	return final, originErr, err
+}
+
+func (d *Dir) put(name, cid string, data []byte, origin string, originErr *error) (string, error) {
 	if err := ValidateName(name); err != nil {
 		return "", err
 	}
@@ -167,7 +180,7 @@ func (d *Dir) Put(name, cid string, data []byte) (string, error) {
 	if h.ContentID() != cid {
 		return "", fmt.Errorf("%w: %s", ErrHashMismatch, d.join(name))
 	}
-	part, err := d.writePartial(name, cid, data)
+	part, err := d.writePartial(name, cid, data, origin, originErr)
 	if err != nil {
 		return "", err
 	}
@@ -195,21 +208,23 @@ const maxPartialTries = 100
 // writePartial writes data to a partial file of name that it creates (so no
 // other writer, in this process or another, shares it): "name.<id>.partial",
 // or "name.<id>-n.partial" when that exists (a leftover of a crash, or
-// another download of the same file at this moment). It returns its name.
-func (d *Dir) writePartial(name, cid string, data []byte) (string, error) {
+// another download of the same file at this moment), with origin recorded
+// on it (how that went in *originErr). It returns its name.
+func (d *Dir) writePartial(name, cid string, data []byte, origin string, originErr *error) (string, error) {
 	for i := range maxPartialTries {
 		suffix := "." + cid[3:15] + partialSuffix
 		if i > 0 {
 			suffix = "." + cid[3:15] + "-" + strconv.Itoa(i) + partialSuffix
 		}
 		part := truncateUTF8(name, MaxNameBytes-len(suffix)) + suffix
-		err := createExclusive(d, part, data)
+		oerr, err := createExclusive(d, part, data, origin)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return "", err
 		}
+		*originErr = oerr
 		return part, nil
 	}
 	return "", fmt.Errorf("%s: no free partial name", d.join(name))

@@ -201,7 +201,7 @@ func TestDirPutCrashBeforeRename(t *testing.T) {
 	s, d := openDir(t, "m")
 	b, h := content(t, 4096, 5)
 	cid := h.ContentID()
-	part, err := d.writePartial("song.ogg", cid, b)
+	part, err := d.writePartial("song.ogg", cid, b, "", new(error))
 	if err != nil {
 		t.Fatal(err)
 	}

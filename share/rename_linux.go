@@ -2,6 +2,7 @@ package share
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -38,26 +39,33 @@ func renameNoReplace(dir *os.File, old, new string) error {
 // 0644 less the umask, and writes data to it: an openat, writes and a
 // close on the folder's descriptor, without the poller registration and
 // finalizer of an *os.File, which cost a small file a fifth of its time.
-// It returns an error wrapping fs.ErrExist if name exists; a file it could
-// not write whole is removed.
-func createExclusive(d *Dir, name string, data []byte) error {
+// It records origin on the file first (see OriginAttr; "" records nothing),
+// and says in originErr (wrapping ErrNoOrigin) if the filesystem would not
+// keep it. It returns an error wrapping fs.ErrExist if name exists; a file
+// it could not write whole is removed.
+func createExclusive(d *Dir, name string, data []byte, origin string) (originErr, err error) {
 	rc, err := d.f.SyscallConn()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fd := -1
 	for {
 		if cerr := rc.Control(func(dfd uintptr) {
 			fd, err = unix.Openat(int(dfd), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 		}); cerr != nil {
-			return cerr
+			return nil, cerr
 		}
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}
 	if err != nil {
-		return &os.PathError{Op: "open", Path: name, Err: err}
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	if origin != "" {
+		if xerr := unix.Fsetxattr(fd, OriginAttr, []byte(origin), 0); xerr != nil {
+			originErr = fmt.Errorf("%w: %s: %v", ErrNoOrigin, OriginAttr, xerr)
+		}
 	}
 	for len(data) > 0 {
 		n, werr := unix.Write(fd, data)
@@ -75,7 +83,7 @@ func createExclusive(d *Dir, name string, data []byte) error {
 	}
 	if err != nil {
 		_ = rc.Control(func(dfd uintptr) { unix.Unlinkat(int(dfd), name, 0) })
-		return &os.PathError{Op: "write", Path: name, Err: err}
+		return nil, &os.PathError{Op: "write", Path: name, Err: err}
 	}
-	return nil
+	return originErr, nil
 }

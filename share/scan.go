@@ -34,6 +34,7 @@ func (l *Library) rescan() (bool, error) {
 	if l.closed {
 		return false, errors.New("library: closed")
 	}
+	l.reloadDecisions()
 	old := l.tree.Load()
 	items := l.cat.Items()
 	t := &tree{byName: map[string]int{}}
@@ -46,7 +47,7 @@ func (l *Library) rescan() (bool, error) {
 			st.Err = err.Error()
 			top = nil
 		}
-		fmt.Fprintf(sig, "%s\x00%s\x00%s\x00%d\n", it.Name, it.Path, st.Err, len(st.Secrets))
+		fmt.Fprintf(sig, "%s\x00%s\x00%s\x00%d\x00%d\n", it.Name, it.Path, st.Err, len(st.Secrets), st.Held)
 		// Who may see an item is part of what neighbours are shown: a change
 		// moves the index version, so none keeps a listing made before it.
 		fmt.Fprintf(sig, "%t %t", it.To.Restricted, it.To.Trusted)
@@ -216,6 +217,10 @@ func (l *Library) scanItem(it Item, old *tree, st *ItemStatus) (*folder, error) 
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%s is not a regular file", it.Path)
 		}
+		if l.heldDir(r.dir) && l.isHeld(filepath.Join(r.dir, r.single), fileKey{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), Ino: inodeOf(fi)}) {
+			st.Held = 1
+			return nil, nil
+		}
 		if was != nil && !was.single {
 			was = nil
 		}
@@ -250,6 +255,7 @@ type scanEntry struct {
 // nil) where nothing changed.
 func (l *Library) scanDir(r *itemRoot, p, rel string, mtime int64, depth int, old *folder, st *ItemStatus) *folder {
 	var dirs, files []scanEntry
+	held := l.heldDir(filepath.Join(r.dir, filepath.FromSlash(rel)))
 	f, err := r.root.Open(filepath.FromSlash(rel))
 	if err != nil {
 		l.log.Debug("cannot read folder", "path", p, "err", err)
@@ -317,7 +323,12 @@ func (l *Library) scanDir(r *itemRoot, p, rel string, mtime int64, depth int, ol
 			default:
 				continue // devices, pipes, sockets
 			}
-			files = append(files, scanEntry{name: name, size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inodeOf(fi)})
+			e := scanEntry{name: name, size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inodeOf(fi)}
+			if held && l.isHeld(filepath.Join(r.dir, filepath.FromSlash(crel)), fileKey{Size: e.size, MTime: e.mtime, Ino: e.ino}) {
+				st.Held++
+				continue
+			}
+			files = append(files, e)
 		}
 	}
 	return l.build(&folder{root: r, path: p, rel: rel, mtime: mtime}, dirs, files, old)
@@ -391,7 +402,7 @@ func (l *Library) build(f *folder, dirs, files []scanEntry, old *folder) *folder
 				}
 			}
 		}
-		if fh := l.cache.get(f.childAbs(i), f.key(i)); fh != nil {
+		if fh := l.cache.get(f.childAbs(i), f.key(i)); fh != nil && !l.holdBack(f.childAbs(i), f.key(i), fh) {
 			f.slot(i).set(digestOf(fh.cid))
 			f.hashed.Add(k.size)
 		}

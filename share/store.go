@@ -436,6 +436,18 @@ func (p *Partial) place(final string) (bool, error) {
 	return placeByLink(p.s.root, p.partName, final)
 }
 
+// MarkOrigin records origin (see OriginURL) on the partial file, so that the
+// finished file carries it. An error wraps ErrNoOrigin: the filesystem keeps
+// no extended attributes, and the download can go on without.
+func (p *Partial) MarkOrigin(origin string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return os.ErrClosed
+	}
+	return setOrigin(p.f, origin)
+}
+
 // Close saves the state and closes the file, keeping both for a later resume.
 // Closing a finished or closed Partial is a no-op.
 func (p *Partial) Close() error {

@@ -28,7 +28,7 @@ func transferOf(t peer.TransferInfo) Transfer {
 
 func shareOf(s peer.ShareInfo) ShareItem {
 	return ShareItem{Name: s.Name, Path: s.Path, Dir: s.Dir, Files: s.Files, Bytes: s.Bytes,
-		HashedBytes: s.HashedBytes, Secrets: s.Secrets, Err: s.Err, Unwatched: s.Unwatched, To: s.To}
+		HashedBytes: s.HashedBytes, Secrets: s.Secrets, Held: s.Held, Err: s.Err, Unwatched: s.Unwatched, To: s.To}
 }
 
 // Self implements Engine.

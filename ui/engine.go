@@ -77,6 +77,15 @@ type Engine interface {
 	// password stores, .env files) and would be excluded from sharing.
 	// It may walk a large folder; the window calls it off the UI goroutine.
 	FindSecrets(path string) []string
+	// Secrets lists the shared files whose content looks like a secret:
+	// held back until reviewed, kept private, or released. It is one small
+	// query of the database.
+	Secrets() []share.SecretFile
+	// DecideSecret releases a file Secrets lists (it is shared after all)
+	// or keeps it private (not shared, not asked about again), by its
+	// shared path. It rescans the shares; the window calls it off the UI
+	// goroutine.
+	DecideSecret(path string, release bool) error
 
 	// Download starts fetching a neighbour's file or folder into the
 	// download folder and returns the transfer's id.
@@ -154,6 +163,7 @@ type ShareItem struct {
 	Bytes       int64
 	HashedBytes int64            // hashing progress; equal to Bytes when done
 	Secrets     []string         // files excluded by the leak guard
+	Held        int              // files held back because their content looks like a secret
 	Err         string           // why the item cannot be shared, if it cannot
 	Unwatched   string           // why changes to it are found only by periodic rescans, if so
 	To          share.Visibility // which neighbours may see it

@@ -27,6 +27,8 @@ type fakeEngine struct {
 	results   []SearchResult
 	shares    []ShareItem
 	secrets   map[string][]string
+	held      []share.SecretFile // what Secrets lists
+	decided   []string           // DecideSecret calls: "release PATH" or "keep PATH"
 	transfers []Transfer
 	settings  Settings
 

@@ -24,6 +24,7 @@ type sharesView struct {
 	list  *widget.List
 	empty fyne.CanvasObject
 	items []ShareItem
+	held  *secretsBanner
 }
 
 func newSharesView(w *Window) *sharesView {
@@ -64,7 +65,8 @@ func newSharesView(w *Window) *sharesView {
 		"Files you share stay where they are; Porch only reads them when a neighbour downloads.")
 	title := widget.NewLabel("My shares")
 	subtitle := widget.NewLabel("What this computer offers to neighbours")
-	top := container.NewVBox(header(title, subtitle), zone)
+	v.held = newSecretsBanner(w)
+	top := container.NewVBox(header(title, subtitle), zone, v.held.root)
 	v.root = container.NewBorder(container.NewPadded(top), nil, nil, nil, container.NewStack(v.list, v.empty))
 	return v
 }
@@ -72,6 +74,7 @@ func newSharesView(w *Window) *sharesView {
 // reload reads the shared items from the engine.
 func (v *sharesView) reload() {
 	v.items = v.w.eng.Shares()
+	v.held.reload()
 	if len(v.items) == 0 {
 		v.list.Hide()
 		v.empty.Show()
@@ -112,6 +115,9 @@ func (v *sharesView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	}
 	if n := len(it.Secrets); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d private %s left out", n, plural(n, "file", "files")))
+	}
+	if it.Held > 0 {
+		parts = append(parts, fmt.Sprintf("%d held back as likely %s", it.Held, plural(it.Held, "secret", "secrets")))
 	}
 	if it.To.Restricted {
 		parts = append(parts, audienceText(it.To))

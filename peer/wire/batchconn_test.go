@@ -147,6 +147,7 @@ func TestUploadBatched(t *testing.T) {
 	var writes atomic.Int64
 	p := startPeer(t, peerOpts{
 		files:  map[string][]byte{"big.bin": data},
+		hash:   true, // no byte of a file leaves before it is hashed and checked
 		listen: func(ln net.Listener) net.Listener { return countListener{Listener: ln, writes: &writes} },
 	})
 	hc := p.raw(t)

@@ -673,7 +673,7 @@ func TestClientInfoLies(t *testing.T) {
 
 func TestWriteStall(t *testing.T) {
 	big := make([]byte, 48<<20) // more than loopback socket buffers hold
-	p := startPeer(t, peerOpts{files: map[string][]byte{"big": big}, stall: 200 * time.Millisecond})
+	p := startPeer(t, peerOpts{files: map[string][]byte{"big": big}, stall: 200 * time.Millisecond, hash: true})
 	me := newIdentity(t)
 	conn, err := net.Dial("tcp", p.addr)
 	if err != nil {

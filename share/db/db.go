@@ -18,9 +18,13 @@
 // against 12 µs), which the hash cache makes up for by reading a folder's
 // records at once (about 1 µs per record).
 //
-// Schema (version 2, in PRAGMA user_version; version 1 lacked trusted):
+// Schema (version 3, in PRAGMA user_version; version 1 lacked trusted,
+// version 2 the secret scan's verdicts):
 //
-//	hashes(dir, name, size, mtime, ino, seen, hashes)  PRIMARY KEY (dir, name)
+//	hashes(dir, name, size, mtime, ino, seen, hashes, rules, secret)  PRIMARY KEY (dir, name)
+//	                                                     rules: version of the secret rules that checked it (0: none)
+//	                                                     secret: the rule that matched, "" for none
+//	secrets(dir, name, cid, decision, since)             the user's choice for a file held as a likely secret
 //	peers(id PRIMARY KEY, fingerprint)
 //	transfers(seq INTEGER PRIMARY KEY, id UNIQUE, info)  info is TransferInfo as JSON
 //	settings(key PRIMARY KEY, value)                     value is JSON
@@ -52,11 +56,12 @@ import (
 const FileName = "porch.db"
 
 // schemaVersion is the PRAGMA user_version of the schema below.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // upgrades[v] takes a database of schema version v to v+1.
 var upgrades = map[int]string{
 	1: trustedTable,
+	2: secretsSchema,
 }
 
 // trustedTable holds the neighbours the user paired with: trust is given to
@@ -67,6 +72,24 @@ CREATE TABLE trusted(
 	fingerprint TEXT NOT NULL,
 	name        TEXT NOT NULL,
 	since       INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
+// secretsSchema adds the secret scan: each hash record keeps the verdict of
+// the rules that read the file with it (records of earlier versions have
+// none, so their files are read again), and secrets keeps what the user
+// decided for a file held back, for the content it had then.
+const secretsSchema = `
+ALTER TABLE hashes ADD COLUMN rules INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hashes ADD COLUMN secret TEXT NOT NULL DEFAULT '';
+CREATE INDEX hashes_secret ON hashes(secret) WHERE secret != '';
+CREATE TABLE secrets(
+	dir      TEXT NOT NULL,
+	name     TEXT NOT NULL,
+	cid      TEXT NOT NULL,
+	decision TEXT NOT NULL,
+	since    INTEGER NOT NULL,
+	PRIMARY KEY (dir, name)
 ) WITHOUT ROWID;
 `
 
@@ -98,7 +121,7 @@ CREATE TABLE settings(
 	key   TEXT PRIMARY KEY,
 	value TEXT NOT NULL
 ) WITHOUT ROWID;
-` + trustedTable
+` + trustedTable + secretsSchema
 
 // DB is an open porch.db. See the package comment for its concurrency
 // contract.

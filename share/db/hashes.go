@@ -9,7 +9,9 @@ import (
 
 // HashRecord is the hash cache's record of one version of one file: the
 // block hashes (share.Hashes.MarshalBinary) of the file at Path when it had
-// Size, MTime (Unix nanoseconds) and Ino, last used at Seen (Unix seconds).
+// Size, MTime (Unix nanoseconds) and Ino, last used at Seen (Unix seconds),
+// and the verdict of the secret rules of version Rules (0: not checked):
+// Secret is the rule that matched, "" for none.
 type HashRecord struct {
 	Path   string
 	Size   int64
@@ -17,6 +19,8 @@ type HashRecord struct {
 	Ino    uint64
 	Seen   int64
 	Hashes []byte
+	Rules  int
+	Secret string
 }
 
 // splitPath splits an absolute path into its folder and name, the key of
@@ -38,8 +42,8 @@ func (d *DB) Hash(path string) (HashRecord, bool, error) {
 	dir, name := splitPath(path)
 	r := HashRecord{Path: path}
 	var ino int64
-	err := d.sql.QueryRow(`SELECT size, mtime, ino, seen, hashes FROM hashes WHERE dir = ? AND name = ?`, dir, name).
-		Scan(&r.Size, &r.MTime, &ino, &r.Seen, &r.Hashes)
+	err := d.sql.QueryRow(`SELECT size, mtime, ino, seen, hashes, rules, secret FROM hashes WHERE dir = ? AND name = ?`, dir, name).
+		Scan(&r.Size, &r.MTime, &ino, &r.Seen, &r.Hashes, &r.Rules, &r.Secret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return HashRecord{}, false, nil
 	}
@@ -53,7 +57,7 @@ func (d *DB) Hash(path string) (HashRecord, bool, error) {
 // HashFolder returns the records of the files directly in the folder dir
 // (not those in its subfolders), in one query.
 func (d *DB) HashFolder(dir string) ([]HashRecord, error) {
-	rows, err := d.sql.Query(`SELECT name, size, mtime, ino, seen, hashes FROM hashes WHERE dir = ?`, dir)
+	rows, err := d.sql.Query(`SELECT name, size, mtime, ino, seen, hashes, rules, secret FROM hashes WHERE dir = ?`, dir)
 	if err != nil {
 		return nil, d.wrap("reading a folder's hashes", err)
 	}
@@ -62,7 +66,7 @@ func (d *DB) HashFolder(dir string) ([]HashRecord, error) {
 	for rows.Next() {
 		var r HashRecord
 		var ino int64
-		if err := rows.Scan(&r.Path, &r.Size, &r.MTime, &ino, &r.Seen, &r.Hashes); err != nil {
+		if err := rows.Scan(&r.Path, &r.Size, &r.MTime, &ino, &r.Seen, &r.Hashes, &r.Rules, &r.Secret); err != nil {
 			return nil, d.wrap("reading a folder's hashes", err)
 		}
 		r.Path, r.Ino = joinPath(dir, r.Path), uint64(ino)
@@ -74,7 +78,7 @@ func (d *DB) HashFolder(dir string) ([]HashRecord, error) {
 // EachHash calls fn on every record, in no particular order, until fn
 // returns an error, which EachHash returns.
 func (d *DB) EachHash(fn func(HashRecord) error) error {
-	rows, err := d.sql.Query(`SELECT dir, name, size, mtime, ino, seen, hashes FROM hashes`)
+	rows, err := d.sql.Query(`SELECT dir, name, size, mtime, ino, seen, hashes, rules, secret FROM hashes`)
 	if err != nil {
 		return d.wrap("reading hashes", err)
 	}
@@ -83,7 +87,7 @@ func (d *DB) EachHash(fn func(HashRecord) error) error {
 		var r HashRecord
 		var dir string
 		var ino int64
-		if err := rows.Scan(&dir, &r.Path, &r.Size, &r.MTime, &ino, &r.Seen, &r.Hashes); err != nil {
+		if err := rows.Scan(&dir, &r.Path, &r.Size, &r.MTime, &ino, &r.Seen, &r.Hashes, &r.Rules, &r.Secret); err != nil {
 			return d.wrap("reading hashes", err)
 		}
 		r.Path, r.Ino = joinPath(dir, r.Path), uint64(ino)
@@ -106,16 +110,16 @@ func (d *DB) UpdateHashes(recs []HashRecord, touched []string, seen int64) error
 
 func putHashes(tx *sql.Tx, recs []HashRecord, touched []string, seen int64) error {
 	if len(recs) > 0 {
-		st, err := tx.Prepare(`INSERT INTO hashes(dir, name, size, mtime, ino, seen, hashes) VALUES(?, ?, ?, ?, ?, ?, ?)
+		st, err := tx.Prepare(`INSERT INTO hashes(dir, name, size, mtime, ino, seen, hashes, rules, secret) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(dir, name) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, ino = excluded.ino,
-			seen = excluded.seen, hashes = excluded.hashes`)
+			seen = excluded.seen, hashes = excluded.hashes, rules = excluded.rules, secret = excluded.secret`)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, r := range recs {
 			dir, name := splitPath(r.Path)
-			if _, err := st.Exec(dir, name, r.Size, r.MTime, int64(r.Ino), r.Seen, r.Hashes); err != nil {
+			if _, err := st.Exec(dir, name, r.Size, r.MTime, int64(r.Ino), r.Seen, r.Hashes, r.Rules, r.Secret); err != nil {
 				return err
 			}
 		}

@@ -51,6 +51,8 @@ var commands = []command{
 	{"share rm", "PATH...", "stop sharing files or folders (by path or shared name)", nil, cmdShareRm},
 	{"share ls", "", "list what this machine shares", []flagSpec{jsonFlag}, cmdShareLs},
 	{"share rescan", "", "ask the running Porch to look through every share now", nil, cmdShareRescan},
+	{"share secrets", "[release|keep PATH...]", "list the shared files held back because they look like secrets; release shares one after all, keep keeps it private",
+		[]flagSpec{jsonFlag}, cmdShareSecrets},
 	{"peers", "", "list neighbours seen on the network", []flagSpec{waitFlag, jsonFlag}, cmdPeers},
 	{"ls", "PEER[/PATH]", "browse a neighbour's shares", []flagSpec{waitFlag, jsonFlag}, cmdLs},
 	{"get", "PEER/PATH...", "download files or folders (resumes, verifies, uses every source)",
