@@ -15,6 +15,12 @@
 // identities and trust in peer/identity, and the multi-source block fetcher
 // in peer/swarm.
 //
+// Offers (offers.go) are files another machine wants to send here: every
+// receiver, Porch's own or LocalSend's, files them through one decision
+// (decideOffer) under one accept policy (Settings.Accept: ask, trusted, all,
+// none), and the user answers pending ones with AcceptOffer and
+// DeclineOffer; OfferUpdated events report them.
+//
 // The package knows nothing of any GUI: the window and the command line are
 // two faces over the same Engine methods and events.
 package peer

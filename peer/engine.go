@@ -49,7 +49,13 @@ type Options struct {
 	MaxUpload   int64    // bytes per second; default the saved limit (0 = unlimited)
 	Hidden      bool     // do not announce on the network; default the saved choice
 	ClientOnly  bool     // browse and fetch only: no server, no announcement, no library
-	Logger      *slog.Logger
+	// Accept, when set, is the accept policy for offers for this run,
+	// winning over the saved one.
+	Accept AcceptPolicy
+	// Prompt says a user can answer offers (the window): the policy
+	// defaults to ask instead of none, and ask waits for the answer.
+	Prompt bool
+	Logger *slog.Logger
 
 	// Discovery makes the Discoverer that announces self (visible at first
 	// when announce is true) and reports neighbours; nil means mDNS
@@ -103,6 +109,7 @@ const (
 	TransferUpdated                      // Event.Transfer progressed or changed state
 	SettingsChanged                      // Settings() changed (and with it, perhaps, the display name)
 	PairRequested                        // Event.Peer asks this machine's user to compare the pairing code
+	OfferUpdated                         // Event.Offer arrived, was decided, progressed or ended
 )
 
 // Event is a change the engine reports to subscribers.
@@ -110,6 +117,7 @@ type Event struct {
 	Kind     EventKind
 	Peer     PeerInfo     // for the Peer kinds
 	Transfer TransferInfo // for TransferUpdated
+	Offer    Offer        // for OfferUpdated
 }
 
 // lifeState is where an engine is in its life: created by New, running in
@@ -135,22 +143,23 @@ const (
 // guards the settings, the subscribers and hellos; the table, the transfer list and
 // the library guard themselves.
 type Engine struct {
-	opts  Options
-	log   *slog.Logger
-	id    *identity.Identity
-	db    *db.DB // DATA/porch.db: known peers, settings, transfers, hash cache
-	pairs pairLimit
-	known *identity.Known
-	lib   *share.Library // nil when ClientOnly
-	srv   *wire.Server   // nil when ClientOnly
-	ln    net.Listener   // nil when ClientOnly; Run hands it to srv
-	port  int            // the port ln listens on; 0 when ClientOnly
-	disc  Discoverer
-	peers *table
-	xfers *transfers
-	conf  settingsStore
-	probe probeTiming
-	stats struct{ probesSent, infoServed atomic.Uint64 } // logged at debug level by liveness
+	opts   Options
+	log    *slog.Logger
+	id     *identity.Identity
+	db     *db.DB // DATA/porch.db: known peers, settings, transfers, hash cache
+	pairs  pairLimit
+	known  *identity.Known
+	lib    *share.Library // nil when ClientOnly
+	srv    *wire.Server   // nil when ClientOnly
+	ln     net.Listener   // nil when ClientOnly; Run hands it to srv
+	port   int            // the port ln listens on; 0 when ClientOnly
+	disc   Discoverer
+	peers  *table
+	xfers  *transfers
+	offers *offerBook
+	conf   settingsStore
+	probe  probeTiming
+	stats  struct{ probesSent, infoServed atomic.Uint64 } // logged at debug level by liveness
 	// suspicion wakes liveness when a neighbour is asked about, indexMoved
 	// when the library may have a new version to announce.
 	suspicion, indexMoved chan struct{}
@@ -195,6 +204,7 @@ func New(opts Options) (_ *Engine, err error) {
 		indexMoved: make(chan struct{}, 1),
 		runDone:    make(chan struct{}),
 		subs:       map[int]func(Event){},
+		offers:     newOfferBook(),
 	}
 	if opts.probes.every > 0 {
 		e.probe = opts.probes

@@ -20,6 +20,9 @@ type Settings struct {
 	DownloadDir string `json:"download_dir"` // where the window's downloads land
 	Visible     bool   `json:"visible"`      // announce this computer on the network
 	MaxUpload   int64  `json:"max_upload"`   // bytes per second shared by all uploads; 0 = unlimited
+	// Accept is which offers are taken without asking; "" means the
+	// default of the face: ask in the window, none elsewhere.
+	Accept AcceptPolicy `json:"accept,omitempty"`
 }
 
 // settingsStore keeps Settings as JSON under db.SettingsKey in the settings
@@ -73,7 +76,14 @@ func (e *Engine) initialSettings() Settings {
 	if e.opts.Hidden {
 		s.Visible = false
 	}
-	return normalSettings(s)
+	if e.opts.Accept != "" {
+		s.Accept = e.opts.Accept
+	}
+	s = normalSettings(s)
+	if _, err := ParseAcceptPolicy(string(s.Accept)); err != nil {
+		s.Accept = e.defaultAccept()
+	}
+	return s
 }
 
 // normalSettings fills empty fields with their defaults.
@@ -111,6 +121,11 @@ func (e *Engine) SetSettings(s Settings) error {
 	}
 	if s.MaxUpload < 0 {
 		return fmt.Errorf("%w: the upload limit is negative; give a speed, or 0 for no limit", ErrSettings)
+	}
+	if s.Accept == "" {
+		s.Accept = e.defaultAccept()
+	} else if _, err := ParseAcceptPolicy(string(s.Accept)); err != nil {
+		return err
 	}
 	s = normalSettings(s)
 	e.setMu.Lock()

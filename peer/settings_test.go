@@ -120,7 +120,7 @@ func TestSettingsMigratedFromJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := e.Settings(); s != (Settings{Name: "Cellar", DownloadDir: "/srv/dl", MaxUpload: 1 << 20}) {
+		if s := e.Settings(); s != (Settings{Name: "Cellar", DownloadDir: "/srv/dl", MaxUpload: 1 << 20, Accept: AcceptNone}) {
 			t.Errorf("settings after migration: %+v", s)
 		}
 		e.Close()
