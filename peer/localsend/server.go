@@ -54,10 +54,11 @@ func (d Device) AddrPort() netip.AddrPort { return netip.AddrPortFrom(d.Addr, ui
 
 // Offer is what a sender proposes in one prepare-upload.
 type Offer struct {
-	From  Device
-	Files []File // by name
-	Bytes int64  // total size
-	Text  string // the message, when the offer is a text message (no file is written)
+	SessionID string // the session the offer opens (empty for a text message)
+	From      Device
+	Files     []File // by name
+	Bytes     int64  // total size
+	Text      string // the message, when the offer is a text message (no file is written)
 }
 
 // ServerOptions configures a Server. Cert, Self and Store are required.
@@ -442,7 +443,8 @@ func (s *Server) prepareUpload(w http.ResponseWriter, r *http.Request, ip netip.
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sess := &session{id: newID(), ip: ip, offer: offer, pending: true, ctx: ctx, cancel: cancel,
+	offer.SessionID = newID()
+	sess := &session{id: offer.SessionID, ip: ip, offer: offer, pending: true, ctx: ctx, cancel: cancel,
 		store: store, files: map[string]*sessionFile{}, last: time.Now()}
 	if !s.claim(sess) {
 		cancel()
