@@ -166,8 +166,10 @@ type Engine struct {
 	disc   Discoverer
 	peers  *table
 	xfers  *transfers
-	offers *offerBook
-	ls     *lsPart // LocalSend (localsend.go)
+	offers *offerBook  // offers received
+	recv   recvCancels // Porch offers being decided or received
+	grants grants      // offers being sent
+	ls     *lsPart     // LocalSend (localsend.go)
 	conf   settingsStore
 	probe  probeTiming
 	stats  struct{ probesSent, infoServed atomic.Uint64 } // logged at debug level by liveness
@@ -259,10 +261,11 @@ func New(opts Options) (_ *Engine, err error) {
 			return nil, fmt.Errorf("shares: %w", err)
 		}
 		e.srv, err = wire.NewServer(wire.ServerOptions{
-			Identity:  e.id,
-			Library:   wire.LibraryOf(e.lib),
-			Self:      e.selfInfo,
-			Hooks:     wire.Hooks{Hello: e.hello, Goodbye: e.goodbye, Seen: e.seenRequest, Pair: e.pair},
+			Identity: e.id,
+			Library:  wire.LibraryOf(e.lib),
+			Self:     e.selfInfo,
+			Hooks: wire.Hooks{Hello: e.hello, Goodbye: e.goodbye, Seen: e.seenRequest, Pair: e.pair,
+				Offer: e.offerIn, OfferStatus: e.offerStatusIn, OfferCancel: e.offerCancelIn, Offered: e.offered},
 			MaxUpload: e.settings.MaxUpload,
 			Logger:    opts.Logger,
 		})

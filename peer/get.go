@@ -63,6 +63,9 @@ type getJob struct {
 	file     string
 	rate     rateMeter
 	res      GetResult
+	// bound, when set, is what an offer said of the item: its listing
+	// may hold no more files and bytes, and must be a folder or not as said.
+	bound *OfferItem
 }
 
 // Get downloads the file or folder at path on a neighbour into dir: a file
@@ -80,12 +83,18 @@ func (e *Engine) Get(ctx context.Context, peerID, p, dir string, onProgress func
 	if err != nil {
 		return GetResult{}, err
 	}
+	return e.getFrom(ctx, &getJob{e: e, origin: c, info: info, onProg: onProgress}, p, dir)
+}
+
+// getFrom runs the download j of p into dir; j names its origin, and may
+// bound what its listing may hold.
+func (e *Engine) getFrom(ctx context.Context, j *getJob, p, dir string) (GetResult, error) {
 	store, err := share.OpenStore(dir)
 	if err != nil {
 		return GetResult{}, fmt.Errorf("download folder: %w", err)
 	}
 	defer store.Close()
-	j := &getJob{e: e, origin: c, info: info, store: store, onProg: onProgress}
+	j.store = store
 	entries, err := j.listing(ctx, p)
 	if err != nil {
 		return GetResult{}, err
@@ -132,7 +141,7 @@ func (j *getJob) listing(ctx context.Context, p string) ([]getEntry, error) {
 	for {
 		var out []getEntry
 		var pathBytes int
-		unhashed := 0
+		unhashed, files, bytes := 0, 0, int64(0)
 		names := newSiblings()
 		err := j.origin.Tree(ctx, p, func(en share.Entry) error {
 			if len(out) >= maxGetEntries {
@@ -157,6 +166,16 @@ func (j *getJob) listing(ctx context.Context, p string) ([]getEntry, error) {
 			}
 			if !en.Dir && en.ContentID == "" {
 				unhashed++
+			}
+			if b := j.bound; b != nil {
+				if !en.Dir {
+					files++
+					bytes += en.Size
+				}
+				if files > b.Files || bytes > b.Size || (en.Path == p && en.Dir != b.Dir) {
+					return fmt.Errorf("%s offered %s as %d files, %d bytes, but lists more (or another kind of item); Porch stops there",
+						j.info.Name, wire.Quote(p), b.Files, b.Size)
+				}
 			}
 			out = append(out, getEntry{en, rel})
 			return nil

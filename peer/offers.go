@@ -238,22 +238,30 @@ func (b *offerBook) update(id string, f func(r *offerRec)) (o Offer, ok bool) {
 	return r.copy(), true
 }
 
+// copyLocked returns a copy of the offer, taking b's lock.
+func (r *offerRec) copyLocked(b *offerBook) Offer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return r.copy()
+}
+
 func (r *offerRec) copy() Offer {
 	o := r.Offer
 	o.Items = append([]OfferItem(nil), r.Items...)
 	return o
 }
 
-// find returns the record for a sender's token.
-func (b *offerBook) find(key, token string) (*offerRec, bool) {
+// findToken returns a copy of the offer a sender of kind, with certificate
+// fingerprint fp, made under its token.
+func (b *offerBook) findToken(kind SenderKind, fp, token string) (Offer, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, r := range b.byID {
-		if r.key == key && r.token == token {
-			return r, true
+		if r.From.Kind == kind && r.From.Fingerprint == fp && r.token == token {
+			return r.copy(), true
 		}
 	}
-	return nil, false
+	return Offer{}, false
 }
 
 // Offers returns the offers this machine holds, the pending ones and the
@@ -381,10 +389,21 @@ func cleanSenderName(s string) string {
 //
 // o is filled in: its ID, times, totals and state. After true, the receiver
 // reports with offerProgress and offerEnded. token is the sender's own id
-// for the offer (offerByToken finds it again).
+// for the offer. A receiver that must answer its sender before the decision
+// calls fileOffer and then decide instead.
 func (e *Engine) decideOffer(ctx context.Context, o *Offer, token string) (bool, error) {
-	if err := validOffer(o); err != nil {
+	r, err := e.fileOffer(o, token)
+	if err != nil {
 		return false, err
+	}
+	return e.decide(ctx, r, o)
+}
+
+// fileOffer validates o and files it as pending (the first half of
+// decideOffer); o is filled in.
+func (e *Engine) fileOffer(o *Offer, token string) (*offerRec, error) {
+	if err := validOffer(o); err != nil {
+		return nil, err
 	}
 	key := string(o.From.Kind) + ":" + o.From.ID + ":" + o.From.Fingerprint
 	if o.Dir == "" {
@@ -392,16 +411,27 @@ func (e *Engine) decideOffer(ctx context.Context, o *Offer, token string) (bool,
 	}
 	r, err := e.offers.add(*o, key, token)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	*o = r.copy()
+	return r, nil
+}
+
+// decide applies the policy to a filed offer (the second half of
+// decideOffer); o receives the offer as decided.
+func (e *Engine) decide(ctx context.Context, r *offerRec, o *Offer) (bool, error) {
+	*o = r.copyLocked(e.offers)
 	policy := e.AcceptPolicy()
 	e.log.Info("offer received", "from", o.From.Name, "kind", o.From.Kind, "items", len(o.Items),
 		"files", o.Files, "bytes", o.Bytes, "policy", policy)
 	decide := func(st OfferState, why string) bool {
-		*o, _ = e.offers.update(o.ID, func(r *offerRec) { r.State, r.Reason = st, why })
+		*o, _ = e.offers.update(o.ID, func(r *offerRec) {
+			if r.State == OfferPending {
+				r.State, r.Reason = st, why
+			}
+		})
 		e.emit(Event{Kind: OfferUpdated, Offer: *o})
-		return st == OfferAccepted
+		return o.State == OfferAccepted
 	}
 	switch policy {
 	case AcceptAll:

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,9 @@ import (
 type Remote struct {
 	ID, Name, Fingerprint string
 	Addrs                 []string
+	// Scope, when set, replaces the /v1 of every call but Info (see
+	// OfferedScope): the client then fetches the items of an offer.
+	Scope string
 }
 
 // Client talks to one remote peer over pinned mutual TLS. It is safe for
@@ -177,6 +181,9 @@ func (c *Client) label() string {
 // do sends a request and returns the response if its status is want;
 // otherwise it returns a *StatusError.
 func (c *Client) do(ctx context.Context, method, rawPath string, query url.Values, body any, hdr http.Header, want int) (*http.Response, error) {
+	if c.remote.Scope != "" && strings.HasPrefix(rawPath, "/v1/") && rawPath != "/v1/info" {
+		rawPath = c.remote.Scope + rawPath[len("/v1"):]
+	}
 	u := url.URL{Scheme: "https", Host: clientHost, Path: rawPath}
 	if query != nil {
 		u.RawQuery = query.Encode()

@@ -60,7 +60,7 @@ func (s *Server) ls(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	all, err := s.opts.Library.List(p)
+	all, err := s.lib(r).List(p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -93,8 +93,8 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 	}
 	page := ListPage{Entries: []share.Entry{}}
 	i := 0
-	walk := func(fn func(share.Entry) error) error { return s.opts.Library.Walk(p, fn) }
-	if wf, ok := s.opts.Library.(walkerFrom); ok {
+	walk := func(fn func(share.Entry) error) error { return s.lib(r).Walk(p, fn) }
+	if wf, ok := s.lib(r).(walkerFrom); ok {
 		// The entries before the page are passed over, not built.
 		i = start
 		walk = func(fn func(share.Entry) error) error { return wf.WalkFrom(p, start, fn) }
@@ -139,7 +139,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	}
 	res := searchReply{Results: []share.Entry{}}
 	if strings.TrimSpace(text) != "" {
-		if found := s.opts.Library.Search(text, limit); found != nil {
+		if found := s.lib(r).Search(text, limit); found != nil {
 			res.Results = found[:min(len(found), limit)]
 		}
 	}
@@ -171,7 +171,7 @@ func (s *Server) has(w http.ResponseWriter, r *http.Request) {
 	}
 	res := hasReply{Has: []string{}}
 	for _, c := range cids {
-		if s.opts.Library.Has(c) {
+		if s.lib(r).Has(c) {
 			res.Has = append(res.Has, c)
 		}
 	}
@@ -184,7 +184,7 @@ func (s *Server) hashes(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: %q", share.ErrBadContentID, cid))
 		return
 	}
-	h, err := s.opts.Library.Hashes(cid)
+	h, err := s.lib(r).Hashes(cid)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -205,7 +205,7 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.sendFile(w, r, func() (File, error) { return s.opts.Library.Open(p) })
+	s.sendFile(w, r, func() (File, error) { return s.lib(r).Open(p) })
 }
 
 func (s *Server) content(w http.ResponseWriter, r *http.Request) {
@@ -215,7 +215,7 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// faultContent: a test-only fault hook (build tag porchfault); otherwise it returns its arguments.
-	s.sendFile(w, r, func() (File, error) { return faultContent(s.opts.Library.OpenContent(cid)) })
+	s.sendFile(w, r, func() (File, error) { return faultContent(s.lib(r).OpenContent(cid)) })
 }
 
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
@@ -248,7 +248,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 	var total int64
 	var hdr [8]byte
 	for _, cid := range cids {
-		f, err := s.opts.Library.OpenContent(cid)
+		f, err := s.lib(r).OpenContent(cid)
 		if err != nil {
 			binary.BigEndian.PutUint64(hdr[:], batchMissing)
 			if _, err := w.Write(hdr[:]); err != nil {

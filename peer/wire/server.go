@@ -51,6 +51,15 @@ type Hooks struct {
 	Seen    func(fp, path string)                         // every request from an authenticated peer, before it is handled
 	Goodbye func(fp string, info Info)                    // POST /v1/goodbye; info is the optional body
 	Pair    func(fp string) error                         // POST /v1/pair: the caller asks this peer's user to compare the pairing code
+
+	// Offers (offers.go): an offer from the caller at remote, a question
+	// about one and its withdrawal (errors wrapping share.ErrNotFound for
+	// tokens the caller did not offer), and the library of an offer this
+	// peer made to the caller (share.ErrNotFound unless the grant holds).
+	Offer       func(fp string, remote netip.Addr, req OfferRequest) (OfferStatus, error)
+	OfferStatus func(fp, token string) (OfferStatus, error)
+	OfferCancel func(fp, token string) error
+	Offered     func(fp, token string) (Library, error)
 }
 
 // ServerOptions configure a Server. Zero fields take defaults.
@@ -74,6 +83,7 @@ type Server struct {
 	slots  *fairSem
 	bucket *tokenBucket
 	mux    *http.ServeMux
+	grants *http.ServeMux // the endpoints under /v1/offered/{id}/
 	lnMu   sync.Mutex
 	ln     *limitListener
 	stall  time.Duration // WriteStallTimeout; shorter in tests
@@ -124,6 +134,11 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/goodbye", s.goodbye)
 	s.mux.HandleFunc("POST /v1/hello", s.hello)
 	s.mux.HandleFunc("POST /v1/pair", s.pair)
+	s.mux.HandleFunc("POST /v1/offers", s.offer)
+	s.mux.HandleFunc("GET /v1/offers/{id}", s.offerStatus)
+	s.mux.HandleFunc("DELETE /v1/offers/{id}", s.offerCancel)
+	s.mux.HandleFunc("/v1/offered/{id}/{rest...}", s.offered)
+	s.grants = s.newGrantMux()
 	return s, nil
 }
 

@@ -292,6 +292,10 @@ func (o *options) engine(clientOnly bool) (*peer.Engine, error) {
 		}
 		maxUp = r
 	}
+	accept, err := o.acceptPolicy()
+	if err != nil {
+		return nil, err
+	}
 	return peer.New(peer.Options{
 		DataDir:     o.dataDir,
 		Name:        o.str("name", ""),
@@ -302,6 +306,8 @@ func (o *options) engine(clientOnly bool) (*peer.Engine, error) {
 		MaxUpload:   maxUp,
 		Hidden:      o.bool("hidden"),
 		ClientOnly:  clientOnly,
+		Accept:      accept,
+		Prompt:      o.cmd == nil, // the window asks about offers
 		Logger:      o.log,
 	})
 }

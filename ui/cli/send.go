@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"porch/peer"
+	"porch/ui/human"
+)
+
+// sendCommand is `porch send PEER PATH...`: offer files and folders to a
+// neighbour and wait for it to take them.
+var sendCommand = command{"send", "PEER PATH...",
+	"offer files or folders to a neighbour; it accepts or declines, then fetches them (exit 0 once it has them all)",
+	[]flagSpec{waitFlag}, cmdSend}
+
+// acceptFlag is serve's --accept.
+var acceptFlag = flagSpec{"accept", flagString, "POLICY",
+	"which offers from neighbours to take: none (default here), trusted, all; ask needs the window, so it declines here too"}
+
+func init() {
+	commands = append(commands, sendCommand)
+	for i := range commands {
+		if commands[i].name == "serve" {
+			commands[i].flags = append(commands[i].flags, acceptFlag)
+		}
+	}
+}
+
+// acceptPolicy reads --accept ("" when it is not given).
+func (o *options) acceptPolicy() (peer.AcceptPolicy, error) {
+	v := o.str("accept", "")
+	if v == "" {
+		return "", nil
+	}
+	p, err := peer.ParseAcceptPolicy(v)
+	if err != nil {
+		return "", usageError("--accept %q: say none, trusted, all or ask", v)
+	}
+	return p, nil
+}
+
+func cmdSend(o *options) error {
+	if len(o.args) < 2 {
+		return usageError("needs a PEER and at least one PATH")
+	}
+	ctx, cancelSig := signalContext()
+	defer cancelSig()
+	eng, p, stop, err := o.findPeer(ctx, o.args[0])
+	if err != nil {
+		return err
+	}
+	defer stop()
+	paths := o.args[1:]
+	label := fmt.Sprintf("to %s", p.Name)
+	bar := newProgressBar(o.stderr, label)
+	var last peer.OfferState = "-"
+	res, err := eng.Send(ctx, p.ID, paths, func(sp peer.SendProgress) {
+		if sp.State != last {
+			bar.finish()
+			bar = newProgressBar(o.stderr, label)
+			last = sp.State
+			switch sp.State {
+			case "":
+				fmt.Fprintf(o.stderr, "preparing %s…\n", human.Bytes(sp.Total))
+			case peer.OfferPending:
+				fmt.Fprintf(o.stderr, "offered to %s; waiting for an answer…\n", p.Name)
+			case peer.OfferAccepted:
+				fmt.Fprintf(o.stderr, "%s accepted; sending…\n", p.Name)
+			}
+		}
+		if sp.State == peer.OfferAccepted || sp.State == "" {
+			bar.update(peer.GetProgress{Done: sp.Done, Total: sp.Total})
+		}
+	})
+	bar.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; the offer was withdrawn")
+		}
+		return err
+	}
+	fmt.Fprintf(o.stderr, "%s received %d items: %d files, %s\n", res.Peer, res.Items, res.Files, human.Bytes(res.Bytes))
+	fmt.Fprintf(o.stdout, "sent %s to %s\n", strings.Join(paths, ", "), res.Peer)
+	return nil
+}
