@@ -31,7 +31,7 @@ const (
 	maxConnsPerIP = 16               // connections from one address
 	maxPINFails   = 3                // wrong PINs from one address before 429
 	pinLockout    = time.Minute      // how long those 429s last
-	prepareBurst  = 10               // prepare-uploads from one address per prepareWindow
+	prepareBurst  = 30               // prepare-uploads from one address per prepareWindow
 	prepareWindow = time.Minute
 	maxTracked    = 4096 // addresses the rate limits remember
 	maxChecksum   = 3    // tries of one file whose sha256 does not match
@@ -202,6 +202,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "bad remote address")
 		return
 	}
+	s.route(w, r, ip)
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request, ip netip.Addr) {
 	switch r.URL.Path {
 	case "/api/localsend/v1/info", "/api/localsend/v2/info":
 		if r.Method != http.MethodGet {
@@ -566,17 +570,23 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, ip netip.Addr) {
 		fail(w, http.StatusForbidden, "Invalid token or IP address")
 		return
 	}
-	if r.ContentLength >= 0 && r.ContentLength != f.Size {
-		s.mu.Unlock()
-		fail(w, http.StatusBadRequest, fmt.Sprintf("body of %d bytes for a file of %d", r.ContentLength, f.Size))
-		return
-	}
 	f.state, f.attempts = fileRunning, f.attempts+1
 	sess.running++
 	store, ctx := sess.store, sess.ctx
 	s.mu.Unlock()
 
-	rel, code, err := receiveFile(ctx, w, r, store, f.File)
+	var (
+		rel  string
+		code int
+		err  error
+	)
+	if r.ContentLength >= 0 && r.ContentLength != f.Size {
+		// Refused before a byte is written; the file fails like one
+		// whose body turns out short or long.
+		code, err = http.StatusBadRequest, fmt.Errorf("%w: a body of %d bytes for a file of %d", ErrSize, r.ContentLength, f.Size)
+	} else {
+		rel, code, err = receiveFile(ctx, w, r, store, f.File)
+	}
 
 	s.mu.Lock()
 	sess.running--

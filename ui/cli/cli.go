@@ -309,6 +309,9 @@ func (o *options) engine(clientOnly bool) (*peer.Engine, error) {
 		Accept:      accept,
 		Prompt:      o.cmd == nil, // the window asks about offers
 		Logger:      o.log,
+
+		LocalSend:    o.localSend(),
+		LocalSendPIN: o.str("localsend-pin", ""),
 	})
 }
 
