@@ -124,9 +124,13 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
+// newCert makes the peer's certificate. Its subject is not byte for byte the one Porch's
+// certificate names as issuer (LocalSend's own, made by rcgen, is not either), so a client that
+// picks its certificate by the server's list of acceptable issuers sends none.
 func newCert() (tls.Certificate, string) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "LocalSend User"},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:   pkix.Name{CommonName: "LocalSend User", Organization: []string{"localsendpeer"}},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -193,7 +197,12 @@ func (p *lsPeer) serve(ctx context.Context, ifname string) error {
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{p.cert}, ClientAuth: tls.NoClientCert}
 	if p.mode == "1.18" {
+		// Like 1.18's verifier: a client certificate is required, any valid one, and the
+		// acceptable issuers it names are its own certificate's subject.
 		tc.ClientAuth = tls.RequireAnyClientCert
+		leaf, _ := x509.ParseCertificate(p.cert.Certificate[0])
+		tc.ClientCAs = x509.NewCertPool()
+		tc.ClientCAs.AddCert(leaf)
 	}
 	srv := &http.Server{Handler: p, TLSConfig: tc}
 	go srv.ServeTLS(ln, "", "")
