@@ -208,6 +208,9 @@ func checkFiles(files map[string]File, validPath func(string) error) error {
 		if f.ID != "" && f.ID != id {
 			return fmt.Errorf("%w: file id %.40q listed as %.40q", ErrBadMessage, f.ID, id)
 		}
+		if f.FileName == "" {
+			return fmt.Errorf("%w: a file without a name", ErrBadMessage)
+		}
 		if err := validPath(f.FileName); err != nil {
 			return fmt.Errorf("%w: file name %.80q: %v", ErrBadMessage, f.FileName, err)
 		}

@@ -86,7 +86,14 @@ func (m *Multicast) Send(i Info) error {
 			errs = append(errs, err)
 			continue
 		}
-		if _, err := m.pc.WriteTo(b, nil, dst); err != nil {
+		// The source is the interface's own address: left to the kernel,
+		// an interface whose only address is host-scoped (loopback) sends
+		// from 0.0.0.0, which no one can answer.
+		var cm *ipv4.ControlMessage
+		if src := ifaceAddr4(ifi); src.IsValid() {
+			cm = &ipv4.ControlMessage{IfIndex: ifi.Index, Src: src.AsSlice()}
+		}
+		if _, err := m.pc.WriteTo(b, cm, dst); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", ifi.Name, err))
 		}
 	}
@@ -164,7 +171,7 @@ func (m *Multicast) Run(ctx context.Context, self func() Info, heard func(Heard)
 			continue
 		}
 		from, ok := netip.AddrFromSlice(ua.IP)
-		if !ok {
+		if !ok || from.Unmap().IsUnspecified() || from.IsMulticast() {
 			continue
 		}
 		i, err := ParseInfo(buf[:n], true)
@@ -173,4 +180,17 @@ func (m *Multicast) Run(ctx context.Context, self func() Info, heard func(Heard)
 		}
 		heard(Heard{Info: i, From: from.Unmap()})
 	}
+}
+
+// ifaceAddr4 returns the first IPv4 address of ifi, if any.
+func ifaceAddr4(ifi net.Interface) netip.Addr {
+	addrs, _ := ifi.Addrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap().Is4() {
+				return ip.Unmap()
+			}
+		}
+	}
+	return netip.Addr{}
 }
