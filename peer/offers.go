@@ -12,6 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"porch/peer/wire"
 	"porch/share"
 )
@@ -161,12 +163,13 @@ type offerRec struct {
 type offerBook struct {
 	mu    sync.Mutex
 	clock clock
+	ttl   time.Duration // OfferTTL, but in a test-only build (fault_porchfault.go)
 	byID  map[string]*offerRec
 	order []string // ids, oldest first
 }
 
 func newOfferBook() *offerBook {
-	return &offerBook{clock: realClock{}, byID: map[string]*offerRec{}}
+	return &offerBook{clock: realClock{}, ttl: faultOfferTTL(OfferTTL), byID: map[string]*offerRec{}}
 }
 
 // newOfferID returns a random id of 32 hex digits.
@@ -196,7 +199,7 @@ func (b *offerBook) add(o Offer, key, token string) (*offerRec, error) {
 		return nil, fmt.Errorf("%w: %d offers from this sender are waiting for an answer already", ErrOfferBusy, fromKey)
 	}
 	now := b.clock.Now()
-	o.ID, o.Received, o.Expires, o.State = newOfferID(), now, now.Add(OfferTTL), OfferPending
+	o.ID, o.Received, o.Expires, o.State = newOfferID(), now, now.Add(b.ttl), OfferPending
 	r := &offerRec{Offer: o, key: key, answer: make(chan bool, 1), token: token}
 	b.byID[o.ID] = r
 	b.order = append(b.order, o.ID)
@@ -332,7 +335,7 @@ func validOffer(o *Offer) error {
 		if err := share.ValidateName(it.Name); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadOffer, err)
 		}
-		k := share.FoldKey(it.Name)
+		k := strings.ToLower(norm.NFC.String(it.Name))
 		if seen[k] {
 			return fmt.Errorf("%w: two items named %s", ErrBadOffer, wire.Quote(it.Name))
 		}

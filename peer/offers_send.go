@@ -294,7 +294,8 @@ func offerRequest(lib *share.Library) (wire.OfferRequest, error) {
 }
 
 // offerServer starts a server that serves nothing but this engine's offers,
-// on the configured address or a free port, until stop is called.
+// on the configured address (--listen) or else a free port, until stop is
+// called.
 func (e *Engine) offerServer(ctx context.Context) (port int, stop func(), err error) {
 	srv, err := wire.NewServer(wire.ServerOptions{
 		Identity: e.id,
@@ -306,7 +307,14 @@ func (e *Engine) offerServer(ctx context.Context) (port int, stop func(), err er
 	if err != nil {
 		return 0, nil, err
 	}
-	ln, err := e.listen()
+	var ln net.Listener
+	if e.opts.Listen != "" {
+		ln, err = e.listen()
+	} else {
+		// The default port is most likely taken by this machine's own
+		// Porch; any port will do, the offer names it.
+		ln, err = net.Listen("tcp", ":0")
+	}
 	if err != nil {
 		return 0, nil, err
 	}

@@ -320,6 +320,7 @@ func TestOfferBounds(t *testing.T) {
 		"a control char": {{Name: "a\x07b", Size: 1}},
 		"a partial":      {{Name: "x.partial", Size: 1}},
 		"twice":          {{Name: "Notes.txt", Size: 1}, {Name: "notes.TXT", Size: 2}},
+		"twice in NFC":   {{Name: "caf\u00e9", Size: 1}, {Name: "cafe\u0301", Size: 2}},
 		"negative":       {{Name: "a", Size: -1}},
 		"huge":           {{Name: "a", Size: wire.MaxOfferBytes + 1}},
 		"sum too big":    {{Name: "a", Size: wire.MaxOfferBytes}, {Name: "b", Size: 1}},

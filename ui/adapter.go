@@ -65,6 +65,8 @@ func (a *Adapter) Subscribe(fn func(Event)) func() {
 			fn(Event{Kind: SettingsChanged})
 		case peer.PairRequested:
 			fn(Event{Kind: PairRequested, Peer: peerOf(ev.Peer)})
+		case peer.OfferUpdated:
+			fn(Event{Kind: OfferUpdated, Offer: ev.Offer})
 		}
 	})
 }
@@ -186,10 +188,22 @@ func (a *Adapter) Cancel(id string) error { return a.e.CancelTransfer(id) }
 // Settings implements Engine.
 func (a *Adapter) Settings() Settings {
 	s := a.e.Settings()
-	return Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload}
+	return Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload, Accept: s.Accept}
 }
 
 // SetSettings implements Engine.
 func (a *Adapter) SetSettings(s Settings) error {
-	return a.e.SetSettings(peer.Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload})
+	return a.e.SetSettings(peer.Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload, Accept: s.Accept})
 }
+
+// Send implements Engine.
+func (a *Adapter) Send(ctx context.Context, peerID string, paths []string, progress func(peer.SendProgress)) error {
+	_, err := a.e.Send(ctx, peerID, paths, progress)
+	return err
+}
+
+// AcceptOffer implements Engine.
+func (a *Adapter) AcceptOffer(id string) error { return a.e.AcceptOffer(id) }
+
+// DeclineOffer implements Engine.
+func (a *Adapter) DeclineOffer(id string) error { return a.e.DeclineOffer(id) }

@@ -86,6 +86,15 @@ type Engine interface {
 	// them.
 	Settings() Settings
 	SetSettings(Settings) error
+
+	// Send offers local files and folders to a neighbour and returns once
+	// it has them all, or with why not (declined, expired, failed, or ctx
+	// ended: withdrawn). progress, when not nil, hears how it goes, from
+	// any goroutine.
+	Send(ctx context.Context, peerID string, paths []string, progress func(peer.SendProgress)) error
+	// AcceptOffer and DeclineOffer answer an offer a neighbour made.
+	AcceptOffer(id string) error
+	DeclineOffer(id string) error
 }
 
 // Peer is one computer on the network as the window shows it.
@@ -113,6 +122,7 @@ const (
 	TransferUpdated                      // Event.Transfer changed state or progressed
 	SettingsChanged                      // Settings() or Self() changed
 	PairRequested                        // Event.Peer asks to compare the pairing code
+	OfferUpdated                         // Event.Offer arrived, was decided, progressed or ended
 )
 
 // Event is one change reported by the engine.
@@ -120,6 +130,7 @@ type Event struct {
 	Kind     EventKind
 	Peer     Peer
 	Transfer Transfer
+	Offer    peer.Offer // for OfferUpdated
 }
 
 // SearchResult is one file found on one or more neighbours.
@@ -162,6 +173,7 @@ type Transfer struct {
 type Settings struct {
 	Name        string // display name on the network
 	DownloadDir string
-	Visible     bool  // announce this computer on the network
-	MaxUpload   int64 // bytes per second; 0 means unlimited
+	Visible     bool              // announce this computer on the network
+	MaxUpload   int64             // bytes per second; 0 means unlimited
+	Accept      peer.AcceptPolicy // which offers from neighbours are taken without asking
 }

@@ -47,6 +47,7 @@ type fakeEngine struct {
 	searched   []string
 	savedSets  []Settings
 	addedPeers []string
+	offers     offerFake
 }
 
 func newFakeEngine() *fakeEngine {
@@ -55,7 +56,7 @@ func newFakeEngine() *fakeEngine {
 		subs:     map[int]func(Event){},
 		tree:     map[string][]share.Entry{},
 		secrets:  map[string][]string{},
-		settings: Settings{Name: "My laptop", DownloadDir: "/home/me/Downloads", Visible: true},
+		settings: Settings{Name: "My laptop", DownloadDir: "/home/me/Downloads", Visible: true, Accept: peer.AcceptAsk},
 	}
 }
 

@@ -11,11 +11,33 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"porch/peer"
 	"porch/ui/human"
 )
 
+// The choices of the accept policy, as the settings dialog words them.
+var (
+	acceptPolicies = map[string]peer.AcceptPolicy{
+		"Ask me":                   peer.AcceptAsk,
+		"Accept from trusted only": peer.AcceptTrusted,
+		"Accept from anyone":       peer.AcceptAll,
+		"Decline all":              peer.AcceptNone,
+	}
+	acceptLabels = []string{"Ask me", "Accept from trusted only", "Accept from anyone", "Decline all"}
+)
+
+// acceptLabel words a policy for the settings dialog.
+func acceptLabel(p peer.AcceptPolicy) string {
+	for l, q := range acceptPolicies {
+		if q == p {
+			return l
+		}
+	}
+	return acceptLabels[0]
+}
+
 // ShowSettings opens the settings dialog: display name, download folder,
-// visibility and upload limit. Saving applies them through the engine.
+// visibility, upload limit and which files sent to this computer it takes. Saving applies them through the engine.
 func (w *Window) ShowSettings() {
 	s := w.eng.Settings()
 	name := widget.NewEntry()
@@ -49,11 +71,14 @@ func (w *Window) ShowSettings() {
 		}
 		return nil
 	}
+	accept := widget.NewSelect(acceptLabels, nil)
+	accept.SetSelected(acceptLabel(s.Accept))
 	items := []*widget.FormItem{
 		widget.NewFormItem("Display name", name),
 		widget.NewFormItem("Download folder", container.NewBorder(nil, nil, nil, browse, dir)),
 		widget.NewFormItem("Visibility", visible),
 		widget.NewFormItem("Upload limit", limit),
+		widget.NewFormItem("Files sent to you", accept),
 	}
 	items[3].HintText = "Leave empty for no limit"
 	d := dialog.NewForm("Settings", "Save", "Cancel", items, func(ok bool) {
@@ -66,6 +91,7 @@ func (w *Window) ShowSettings() {
 			DownloadDir: strings.TrimSpace(dir.Text),
 			Visible:     visible.Checked,
 			MaxUpload:   rate,
+			Accept:      acceptPolicies[accept.Selected],
 		}
 		if err := w.eng.SetSettings(ns); err != nil {
 			w.showError(fmt.Errorf("cannot save settings: %v", err))

@@ -31,7 +31,8 @@ func newSharesView(w *Window) *sharesView {
 	v.list = widget.NewList(
 		func() int { return len(v.items) },
 		func() fyne.CanvasObject {
-			return newItemRow(true, widget.NewButtonWithIcon("", theme.DeleteIcon(), nil))
+			return newItemRow(true, widget.NewButtonWithIcon("", theme.DeleteIcon(), nil),
+				widget.NewButtonWithIcon("Send to…", theme.MailSendIcon(), nil))
 		},
 		v.updateRow,
 	)
@@ -118,6 +119,7 @@ func (v *sharesView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 		name = it.Name
 	}
 	r.on(0, func() { v.remove(name, it.Name) })
+	r.on(1, func() { v.w.sendShare(it) })
 }
 
 // rescan asks the engine to look through every share again, off the UI

@@ -51,6 +51,9 @@ type Window struct {
 	results    *searchView
 	downloads  *downloadsView
 	downloaded map[peerPath]bool
+
+	rowItems     map[*peerRow]widget.ListItemID // what each neighbours row shows, to find a drop's target
+	offerDialogs map[string]dialog.Dialog       // open offer dialogs, by offer id
 }
 
 type view int
@@ -74,6 +77,9 @@ func New(a fyne.App, e Engine) *Window {
 		win:        a.NewWindow("Porch"),
 		downloaded: map[peerPath]bool{},
 		do:         fyne.Do,
+
+		rowItems:     map[*peerRow]widget.ListItemID{},
+		offerDialogs: map[string]dialog.Dialog{},
 	}
 	w.search = widget.NewEntry()
 	w.search.SetPlaceHolder("Search every neighbour…")
@@ -89,7 +95,7 @@ func New(a fyne.App, e Engine) *Window {
 
 	w.neighbours = widget.NewList(
 		func() int { return len(w.peers) + 1 },
-		func() fyne.CanvasObject { return newPeerRow() },
+		func() fyne.CanvasObject { r := newPeerRow(); w.rowItems[r] = -1; return r },
 		w.updatePeerRow,
 	)
 	w.neighbours.OnSelected = w.onNeighbourSelected
@@ -162,10 +168,11 @@ func (w *Window) Close() {
 func (w *Window) Window() fyne.Window { return w.win }
 
 // Drop shares the local files and folders in uris, after the leak guard
-// check. main connects it with Window().SetOnDropped(w.Drop); New does so
-// too, but some drivers and the test driver ignore that. Non-file URIs are
-// ignored.
-func (w *Window) Drop(_ fyne.Position, uris []fyne.URI) {
+// check; dropped onto a neighbour in the list, it offers them to that
+// neighbour instead. main connects it with Window().SetOnDropped(w.Drop);
+// New does so too, but some drivers and the test driver ignore that.
+// Non-file URIs are ignored.
+func (w *Window) Drop(pos fyne.Position, uris []fyne.URI) {
 	var paths []string
 	for _, u := range uris {
 		if u != nil && u.Scheme() == "file" {
@@ -173,6 +180,10 @@ func (w *Window) Drop(_ fyne.Position, uris []fyne.URI) {
 		}
 	}
 	if len(paths) == 0 {
+		return
+	}
+	if p, ok := w.dropTarget(pos); ok {
+		w.sendTo(p, paths)
 		return
 	}
 	w.showShares()
@@ -223,6 +234,8 @@ func (w *Window) handle(ev Event) {
 		w.neighbours.RefreshItem(0)
 	case PairRequested:
 		w.pair(ev.Peer, true)
+	case OfferUpdated:
+		w.offerUpdated(ev.Offer)
 	}
 }
 
@@ -378,6 +391,7 @@ func sortPeers(ps []Peer) []Peer {
 
 func (w *Window) updatePeerRow(id widget.ListItemID, o fyne.CanvasObject) {
 	row := o.(*peerRow)
+	w.rowItems[row] = id
 	if id == 0 {
 		self := w.eng.Self()
 		var files int

@@ -299,7 +299,7 @@ func TestSettingsSaves(t *testing.T) {
 	name.SetText("Desk")
 	limit.SetText("20MB/s")
 	test.Tap(button(t, w, "Save"))
-	want := Settings{Name: "Desk", DownloadDir: "/home/me/Downloads", Visible: true, MaxUpload: 20_000_000}
+	want := Settings{Name: "Desk", DownloadDir: "/home/me/Downloads", Visible: true, MaxUpload: 20_000_000, Accept: peer.AcceptAsk}
 	if len(f.savedSets) != 1 || f.savedSets[0] != want {
 		t.Fatalf("saved %+v, want %+v", f.savedSets, want)
 	}

@@ -57,6 +57,13 @@ func cmdSend(o *options) error {
 	paths := o.args[1:]
 	label := fmt.Sprintf("to %s", p.Name)
 	bar := newProgressBar(o.stderr, label)
+	// On a terminal each step is told; elsewhere stderr carries the outcome
+	// alone (one line when it failed).
+	say := func(format string, a ...any) {
+		if bar.tty {
+			fmt.Fprintf(o.stderr, format+"\n", a...)
+		}
+	}
 	var last peer.OfferState = "-"
 	res, err := eng.Send(ctx, p.ID, paths, func(sp peer.SendProgress) {
 		if sp.State != last {
@@ -65,11 +72,11 @@ func cmdSend(o *options) error {
 			last = sp.State
 			switch sp.State {
 			case "":
-				fmt.Fprintf(o.stderr, "preparing %s…\n", human.Bytes(sp.Total))
+				say("preparing %s…", human.Bytes(sp.Total))
 			case peer.OfferPending:
-				fmt.Fprintf(o.stderr, "offered to %s; waiting for an answer…\n", p.Name)
+				say("offered to %s; waiting for an answer (at most %v)…", p.Name, peer.OfferTTL)
 			case peer.OfferAccepted:
-				fmt.Fprintf(o.stderr, "%s accepted; sending…\n", p.Name)
+				say("%s accepted; sending…", p.Name)
 			}
 		}
 		if sp.State == peer.OfferAccepted || sp.State == "" {
