@@ -119,6 +119,7 @@ const (
 	PairRequested                        // Event.Peer asks this machine's user to compare the pairing code
 	OfferUpdated                         // Event.Offer arrived, was decided, progressed or ended
 	MessageReceived                      // Event.Message is a text message a LocalSend device sent
+	DevicesChanged                       // LocalSendDevices() changed
 )
 
 // Event is a change the engine reports to subscribers.

@@ -300,7 +300,8 @@ func (e *Engine) lsListen(port int) ([]net.Listener, error) {
 	return lns, nil
 }
 
-// localSendChanged saves the device list for one-shot commands.
+// localSendChanged saves the device list for one-shot commands and tells
+// the subscribers.
 func (e *Engine) localSendChanged() {
 	if e.opts.ClientOnly {
 		return
@@ -309,7 +310,7 @@ func (e *Engine) localSendChanged() {
 	if err := e.db.SetSetting(localSendDevicesKey, b); err != nil {
 		e.log.Debug("saving the LocalSend devices", "err", err)
 	}
-	e.emit(Event{Kind: PeerUpdated})
+	e.emit(Event{Kind: DevicesChanged})
 }
 
 // LocalSendDevices returns the LocalSend devices seen, by name.

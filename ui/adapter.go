@@ -44,7 +44,7 @@ func (a *Adapter) Peers() []Peer {
 	for _, p := range a.e.Peers() {
 		out = append(out, peerOf(p))
 	}
-	return out
+	return append(out, a.devices()...)
 }
 
 // Subscribe implements Engine.
@@ -67,6 +67,10 @@ func (a *Adapter) Subscribe(fn func(Event)) func() {
 			fn(Event{Kind: PairRequested, Peer: peerOf(ev.Peer)})
 		case peer.OfferUpdated:
 			fn(Event{Kind: OfferUpdated, Offer: ev.Offer})
+		case peer.MessageReceived:
+			fn(Event{Kind: MessageReceived, Message: ev.Message})
+		case peer.DevicesChanged:
+			fn(Event{Kind: DevicesChanged})
 		}
 	})
 }
@@ -188,16 +192,27 @@ func (a *Adapter) Cancel(id string) error { return a.e.CancelTransfer(id) }
 // Settings implements Engine.
 func (a *Adapter) Settings() Settings {
 	s := a.e.Settings()
-	return Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload, Accept: s.Accept}
+	ls := a.e.LocalSendSettings()
+	return Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload, Accept: s.Accept,
+		LocalSendOff: ls.Off, LocalSendPIN: ls.PIN}
 }
 
 // SetSettings implements Engine.
 func (a *Adapter) SetSettings(s Settings) error {
-	return a.e.SetSettings(peer.Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload, Accept: s.Accept})
+	if err := a.e.SetSettings(peer.Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload, Accept: s.Accept}); err != nil {
+		return err
+	}
+	if ls := (peer.LocalSendSettings{Off: s.LocalSendOff, PIN: s.LocalSendPIN}); ls != a.e.LocalSendSettings() {
+		return a.e.SetLocalSendSettings(ls)
+	}
+	return nil
 }
 
 // Send implements Engine.
 func (a *Adapter) Send(ctx context.Context, peerID string, paths []string, progress func(peer.SendProgress)) error {
+	if d, ok := a.device(peerID); ok {
+		return a.sendToDevice(ctx, d, paths, progress)
+	}
 	_, err := a.e.Send(ctx, peerID, paths, progress)
 	return err
 }

@@ -48,6 +48,7 @@ type fakeEngine struct {
 	savedSets  []Settings
 	addedPeers []string
 	offers     offerFake
+	fetched    []string // LocalSend devices fetched from
 }
 
 func newFakeEngine() *fakeEngine {

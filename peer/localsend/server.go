@@ -101,6 +101,7 @@ type Server struct {
 	conns   map[netip.Addr]int
 	nconns  int
 	clients map[string]context.CancelFunc // our own sends, by the receiver's session id
+	after   []func()                      // callbacks to run once mu is released
 }
 
 // session is the one upload session a Server holds at a time.
@@ -311,7 +312,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, ip netip.Addr)
 // within prepareBurst per prepareWindow.
 func (s *Server) allowPrepare(ip netip.Addr) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	l := s.limitLocked(ip)
 	now := time.Now()
 	if now.After(l.windowEnd) {
@@ -358,7 +359,7 @@ func (s *Server) checkPIN(w http.ResponseWriter, r *http.Request, ip netip.Addr)
 		return true
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	l := s.limitLocked(ip)
 	now := time.Now()
 	if l.pinFails >= maxPINFails {
@@ -458,7 +459,7 @@ func (s *Server) prepareUpload(w http.ResponseWriter, r *http.Request, ip netip.
 	}
 	err = s.decide(r.Context(), ctx, offer)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.sess != sess || sess.ctx.Err() != nil {
 		// Cancelled by the sender while the user was deciding.
 		s.endLocked(sess, true)
@@ -512,7 +513,7 @@ func (s *Server) text(w http.ResponseWriter, r *http.Request, o Offer) {
 // accepted session idle for sessionIdle with no upload running gives way.
 func (s *Server) claim(sess *session) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if old := s.sess; old != nil {
 		if old.pending || old.running > 0 || time.Since(old.last) < sessionIdle {
 			return false
@@ -524,6 +525,20 @@ func (s *Server) claim(sess *session) bool {
 	return true
 }
 
+// later queues f to run once s.mu is released (by unlock): callbacks never
+// run under the lock, in the order they were queued. s.mu is held.
+func (s *Server) later(f func()) { s.after = append(s.after, f) }
+
+// unlock releases s.mu and runs what was queued with later.
+func (s *Server) unlock() {
+	fns := s.after
+	s.after = nil
+	s.mu.Unlock()
+	for _, f := range fns {
+		f()
+	}
+}
+
 // endLocked ends sess; s.mu is held.
 func (s *Server) endLocked(sess *session, cancelled bool) {
 	if s.sess == sess {
@@ -532,7 +547,7 @@ func (s *Server) endLocked(sess *session, cancelled bool) {
 	sess.cancel()
 	if !sess.pending && s.opts.Ended != nil {
 		o, kept, failed := sess.offer, sess.kept, len(sess.offer.Files)-sess.kept
-		go s.opts.Ended(o, kept, failed, cancelled)
+		s.later(func() { s.opts.Ended(o, kept, failed, cancelled) })
 	}
 	if sess.running == 0 && sess.store != nil {
 		sess.store.Close()
@@ -556,24 +571,24 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, ip netip.Addr) {
 	var f *sessionFile
 	switch {
 	case sess == nil || sess.pending || sess.id != sid:
-		s.mu.Unlock()
+		s.unlock()
 		fail(w, http.StatusConflict, "no such session")
 		return
 	case sess.ip != ip:
-		s.mu.Unlock()
+		s.unlock()
 		fail(w, http.StatusForbidden, "Invalid token or IP address")
 		return
 	}
 	f = sess.files[fid]
 	if f == nil || f.token != tok || f.state != filePending {
-		s.mu.Unlock()
+		s.unlock()
 		fail(w, http.StatusForbidden, "Invalid token or IP address")
 		return
 	}
 	f.state, f.attempts = fileRunning, f.attempts+1
 	sess.running++
 	store, ctx := sess.store, sess.ctx
-	s.mu.Unlock()
+	s.unlock()
 
 	var (
 		rel  string
@@ -595,6 +610,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, ip netip.Addr) {
 	case err == nil:
 		f.state = fileDone
 		sess.kept++
+		if s.opts.Received != nil {
+			o, size := sess.offer, f.Size
+			s.later(func() { s.opts.Received(o, rel, size) })
+		}
 	case code == http.StatusUnprocessableEntity && f.attempts < maxChecksum:
 		f.state = filePending
 	default:
@@ -615,14 +634,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, ip netip.Addr) {
 		s.endLocked(sess, false)
 	}
 	offer := sess.offer
-	s.mu.Unlock()
+	s.unlock()
 	if err != nil {
 		s.log.Warn("localsend: file refused", "from", offer.From.Alias, "name", f.FileName, "err", err)
 		fail(w, code, err.Error())
 		return
-	}
-	if s.opts.Received != nil {
-		s.opts.Received(offer, rel, f.Size)
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -634,7 +650,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, ip netip.Addr) {
 	}
 	sid := r.URL.Query().Get("sessionId")
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if sess := s.sess; sess != nil && sess.ip == ip && (sid == sess.id || sess.pending && sid == "") {
 		s.log.Info("localsend: session cancelled by the sender", "from", sess.offer.From.Alias)
 		if sess.pending {
@@ -660,11 +676,11 @@ func (s *Server) trackSend(ip netip.Addr, sid string, stop context.CancelFunc) f
 	key := ip.String() + " " + sid
 	s.mu.Lock()
 	s.clients[key] = stop
-	s.mu.Unlock()
+	s.unlock()
 	return func() {
 		s.mu.Lock()
 		delete(s.clients, key)
-		s.mu.Unlock()
+		s.unlock()
 	}
 }
 
