@@ -118,9 +118,26 @@ func testLocalSend(t *testing.T, mode string) {
 	bobDir := filepath.Join(n.Dir(1), "received")
 	os.MkdirAll(bobDir, 0o755)
 
-	alice := n.Start(t, 0, "serve", "--accept", "all")
-	bob := n.Exec(t, 1, "localsendpeer "+mode, nil, lsBin, "serve", "--mode", mode, "--iface", netns.Iface,
-		"--alias", "LS Bob", "--dir", bobDir, "--offer", offered)
+	startBob := func() *netns.Proc {
+		return n.Exec(t, 1, "localsendpeer "+mode, nil, lsBin, "serve", "--mode", mode, "--iface", netns.Iface,
+			"--alias", "LS Bob", "--dir", bobDir, "--offer", offered)
+	}
+	var alice, bob *netns.Proc
+	if mode == "1.17" {
+		// Bob first, done announcing before alice starts: alice can learn of him only from his
+		// UDP answer to her announcement, the way 1.17 answers.
+		bob = startBob()
+		if !netns.WaitFor(t, 10*time.Second, func() bool {
+			_, ok := lsEvent(bob.Stdout(), func(ev map[string]any) bool { return ev["event"] == "announced" && ev["n"] == 3.0 })
+			return ok
+		}) {
+			t.Fatalf("the LocalSend peer never announced itself three times:\n%s", bob.Stdout())
+		}
+		alice = n.Start(t, 0, "serve", "--accept", "all")
+	} else {
+		alice = n.Start(t, 0, "serve", "--accept", "all")
+		bob = startBob()
+	}
 
 	// Porch on LocalSend's network: bob lists alice as a desktop, by her Porch name.
 	var aliceFP string

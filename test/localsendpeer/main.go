@@ -215,9 +215,10 @@ func (p *lsPeer) serve(ctx context.Context, ifname string) error {
 	p.mc = mc
 	emit(map[string]any{"event": "ready", "fingerprint": p.fp, "addr": host})
 	go func() {
-		for _, d := range []time.Duration{100 * time.Millisecond, 400 * time.Millisecond, 1500 * time.Millisecond} {
+		for i, d := range []time.Duration{100 * time.Millisecond, 400 * time.Millisecond, 1500 * time.Millisecond} {
 			time.Sleep(d)
 			p.multicast(true)
+			emit(map[string]any{"event": "announced", "n": i + 1})
 		}
 	}()
 	go func() { <-ctx.Done(); mc.Close() }()
