@@ -36,6 +36,10 @@ const (
 // maxMessages is how many LocalSend text messages the engine keeps.
 const maxMessages = 50
 
+// portWait is how long a serving engine waits for LocalSend's port when it
+// is taken, before it falls back to a free one.
+const portWait = 5 * time.Second
+
 // LocalSendSettings are the user's LocalSend choices.
 type LocalSendSettings struct {
 	Off bool   `json:"off"` // do not speak LocalSend at all
@@ -166,7 +170,7 @@ func (e *Engine) runNode(ctx context.Context) error {
 	if port == 0 {
 		port = localsend.Port
 	}
-	lns, err := e.lsListen(port)
+	lns, err := e.lsListen(ctx, port)
 	if err != nil {
 		if e.opts.ClientOnly {
 			// A running Porch holds the port: read what it has seen.
@@ -246,7 +250,7 @@ func (e *Engine) runNode(ctx context.Context) error {
 // lsListen binds the TCP port on the addresses of the interfaces Porch was
 // told to use (every address when none was named). A serving engine falls
 // back to a free port when 53317 is taken.
-func (e *Engine) lsListen(port int) ([]net.Listener, error) {
+func (e *Engine) lsListen(ctx context.Context, port int) ([]net.Listener, error) {
 	var hosts []string
 	if len(e.opts.Ifaces) == 0 {
 		hosts = []string{""}
@@ -291,6 +295,17 @@ func (e *Engine) lsListen(port int) ([]net.Listener, error) {
 	if err == nil || e.opts.ClientOnly || !errors.Is(err, syscall.EADDRINUSE) {
 		return lns, err
 	}
+	// A one-shot command (porch peers) may hold the port for a moment.
+	for deadline := time.Now().Add(portWait); time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		if lns, err = bind(port); err == nil {
+			return lns, nil
+		}
+	}
 	lns, err2 := bind(0)
 	if err2 != nil {
 		return nil, err
@@ -313,8 +328,19 @@ func (e *Engine) localSendChanged() {
 	e.emit(Event{Kind: DevicesChanged})
 }
 
-// LocalSendDevices returns the LocalSend devices seen, by name.
+// LocalSendDevices returns the LocalSend devices seen, by name. Other
+// Porches are left out: they are neighbours over Porch's own protocol.
 func (e *Engine) LocalSendDevices() []localsend.Device {
+	out := []localsend.Device{}
+	for _, d := range e.allDevices() {
+		if d.DeviceModel != localsend.DeviceModel {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (e *Engine) allDevices() []localsend.Device {
 	e.ls.mu.Lock()
 	node, offline := e.ls.node, e.ls.offline
 	e.ls.mu.Unlock()
@@ -322,7 +348,7 @@ func (e *Engine) LocalSendDevices() []localsend.Device {
 		return node.Devices()
 	}
 	if !offline {
-		return []localsend.Device{}
+		return nil
 	}
 	var ds []localsend.Device
 	if raw, ok, err := e.db.Setting(localSendDevicesKey); err == nil && ok {

@@ -18,11 +18,9 @@ import (
 	"time"
 )
 
-// Files of the LocalSend certificate inside the data folder.
-const (
-	certFile = "localsend-cert.pem"
-	keyFile  = "localsend-key.pem"
-)
+// certFile holds the LocalSend certificate and its key, PEM, in the data
+// folder: one file, so that it is published in one step.
+const certFile = "localsend.pem"
 
 // Cert is this machine's LocalSend identity: a self-signed certificate
 // kept forever (LocalSend remembers favourites by its fingerprint).
@@ -40,18 +38,40 @@ func Fingerprint(der []byte) string {
 // LoadCert reads the LocalSend certificate of dataDir, creating it on first
 // use. It is a second certificate beside Porch's own (whose Ed25519 key
 // not every LocalSend version accepts): RSA-2048 and CN "LocalSend User",
-// as LocalSend makes its own, written with mode 0600. A damaged pair is
-// replaced (LocalSend devices then see a new device).
+// as LocalSend makes its own, in one file of mode 0600. Two processes that
+// create it at once agree on one (the first to publish it). A damaged file
+// is replaced (LocalSend devices then see a new device).
 func LoadCert(dataDir string) (*Cert, error) {
-	cp, kp := filepath.Join(dataDir, certFile), filepath.Join(dataDir, keyFile)
-	c, err := tls.LoadX509KeyPair(cp, kp)
-	if err == nil && len(c.Certificate) > 0 {
-		return &Cert{TLS: c, Fingerprint: Fingerprint(c.Certificate[0])}, nil
+	p := filepath.Join(dataDir, certFile)
+	if c, err := readCert(p); err == nil {
+		return c, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		os.Remove(p)
 	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		os.Remove(cp)
-		os.Remove(kp)
+	b, err := newCertPEM()
+	if err != nil {
+		return nil, err
 	}
+	if err := publish(p, b); err != nil {
+		return nil, err
+	}
+	return readCert(p)
+}
+
+func readCert(p string) (*Cert, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	c, err := tls.X509KeyPair(b, b)
+	if err != nil || len(c.Certificate) == 0 {
+		return nil, fmt.Errorf("localsend certificate %s: %v", p, err)
+	}
+	return &Cert{TLS: c, Fingerprint: Fingerprint(c.Certificate[0])}, nil
+}
+
+// newCertPEM makes a key and a self-signed certificate, PEM, key first.
+func newCertPEM() ([]byte, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, fmt.Errorf("localsend certificate: %w", err)
@@ -74,28 +94,20 @@ func LoadCert(dataDir string) (*Cert, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localsend certificate: %w", err)
 	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := writeFile(kp, keyPEM); err != nil {
-		return nil, err
-	}
-	if err := writeFile(cp, certPEM); err != nil {
-		return nil, err
-	}
-	c, err = tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("localsend certificate: %w", err)
-	}
-	return &Cert{TLS: c, Fingerprint: Fingerprint(der)}, nil
+	b := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	return append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...), nil
 }
 
-// writeFile writes b to p atomically with mode 0600.
-func writeFile(p string, b []byte) error {
+// publish writes b to p with mode 0600 unless p exists: the file is written
+// and synced under a temporary name, then linked to p, which fails when
+// another process published first (its file is kept).
+func publish(p string, b []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("localsend certificate: %w", err)
 	}
 	tmp := f.Name()
+	defer os.Remove(tmp)
 	err = f.Chmod(0o600)
 	if err == nil {
 		_, err = f.Write(b)
@@ -107,10 +119,11 @@ func writeFile(p string, b []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, p)
+		if err = os.Link(tmp, p); errors.Is(err, os.ErrExist) {
+			err = nil
+		}
 	}
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("localsend certificate: %w", err)
 	}
 	return nil

@@ -49,6 +49,34 @@ func TestFingerprintMatchesLocalSend(t *testing.T) {
 	}
 }
 
+func TestCertCreatedOnceByConcurrentProcesses(t *testing.T) {
+	dir := t.TempDir()
+	fps := make(chan string, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			c, err := LoadCert(dir)
+			if err != nil {
+				t.Error(err)
+				fps <- ""
+				return
+			}
+			fps <- c.Fingerprint
+		})
+	}
+	wg.Wait()
+	close(fps)
+	again, err := LoadCert(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for fp := range fps {
+		if fp != again.Fingerprint {
+			t.Errorf("one loader uses %s, the data folder keeps %s", fp, again.Fingerprint)
+		}
+	}
+}
+
 func TestCertPersists(t *testing.T) {
 	dir := t.TempDir()
 	a, err := LoadCert(dir)
@@ -62,11 +90,8 @@ func TestCertPersists(t *testing.T) {
 	if a.Fingerprint != b.Fingerprint || len(a.Fingerprint) != 64 || strings.ToUpper(a.Fingerprint) != a.Fingerprint {
 		t.Errorf("fingerprints %s and %s", a.Fingerprint, b.Fingerprint)
 	}
-	for _, f := range []string{certFile, keyFile} {
-		fi, err := os.Stat(filepath.Join(dir, f))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v %v, want mode 0600", f, fi.Mode(), err)
-		}
+	if fi, err := os.Stat(filepath.Join(dir, certFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v %v, want mode 0600", certFile, fi.Mode(), err)
 	}
 	os.WriteFile(filepath.Join(dir, certFile), []byte("garbage"), 0o600)
 	c, err := LoadCert(dir)

@@ -451,8 +451,9 @@ func TestE2ELocalSendHostile(t *testing.T) {
 		t.Errorf("an endless body: %d, want 500 (or the connection closed)", code)
 	}
 	cancel()
-	if endless.n > 2<<20 {
-		t.Errorf("porch read %d bytes of an endless body announced as 1 MiB", endless.n)
+	// What was written includes what the sockets' buffers took (a few MiB on loopback).
+	if endless.n > 32<<20 {
+		t.Errorf("porch took %d bytes of an endless body announced as 1 MiB", endless.n)
 	}
 
 	// A session held by one sender: a second prepare-upload is 409.

@@ -99,12 +99,13 @@ func (o *options) findDevice(ctx context.Context, ref string, porchToo bool) (en
 	if err != nil {
 		return nil, dev, false, nil, err
 	}
+	// A Porch neighbour of that name wins over a LocalSend device.
+	if _, perr := eng.Resolve(ref); porchToo && perr == nil {
+		return eng, dev, true, stop, nil
+	}
 	dev, err = eng.ResolveDevice(ref)
 	if err == nil {
 		return eng, dev, false, stop, nil
-	}
-	if _, perr := eng.Resolve(ref); porchToo && perr == nil {
-		return eng, dev, true, stop, nil
 	}
 	stop()
 	if errors.Is(err, localsend.ErrNoDevice) && porchToo {
