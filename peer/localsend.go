@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -387,6 +388,16 @@ func (e *Engine) lsClient() (*localsend.Client, error) {
 // asks for one), reporting progress; cancelling ctx cancels the session on
 // the device too.
 func (e *Engine) SendToDevice(ctx context.Context, d localsend.Device, paths []string, pin string, progress func(GetProgress)) error {
+	data, _ := filepath.Abs(e.opts.DataDir)
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		if rel, err := filepath.Rel(abs, data); err == nil && (rel == "." || !strings.HasPrefix(rel, "..")) {
+			return fmt.Errorf("cannot send %s: it holds Porch's own data folder (its keys)", p)
+		}
+	}
 	files, err := localsend.Collect(paths)
 	if err != nil {
 		return err

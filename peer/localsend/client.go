@@ -193,7 +193,9 @@ type SendFile struct {
 
 // Collect lists the regular files of paths to send: a file under its own
 // name, a folder as "folder/sub/name" for every file inside. Symbolic links
-// and other special files are skipped.
+// and other special files are skipped, and so are likely secrets inside a
+// folder (share.IsSecretName), as they are from shares; a path that is
+// itself one is refused.
 func Collect(paths []string) ([]SendFile, error) {
 	var out []SendFile
 	for _, p := range paths {
@@ -206,6 +208,9 @@ func Collect(paths []string) ([]SendFile, error) {
 			return nil, err
 		}
 		base := filepath.Base(abs)
+		if share.IsSecretName(base) {
+			return nil, fmt.Errorf("cannot send %s: it looks like a secret (keys, passwords); Porch does not send those", p)
+		}
 		switch {
 		case fi.Mode().IsRegular():
 			out = append(out, SendFile{Path: abs, Name: base, Size: fi.Size()})
@@ -213,6 +218,12 @@ func Collect(paths []string) ([]SendFile, error) {
 			err := filepath.WalkDir(abs, func(q string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
+				}
+				if q != abs && share.IsSecretName(d.Name()) {
+					if d.IsDir() {
+						return filepath.SkipDir
+					}
+					return nil
 				}
 				if !d.Type().IsRegular() {
 					return nil

@@ -381,8 +381,14 @@ func TestSend(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "photos", "a.jpg"), bytes.Repeat([]byte("a"), 1000), 0o644)
 	os.WriteFile(filepath.Join(src, "photos", "sub", "b.jpg"), bytes.Repeat([]byte("b"), 70000), 0o644)
 	os.Symlink("/etc/passwd", filepath.Join(src, "photos", "link"))
+	os.MkdirAll(filepath.Join(src, "photos", ".ssh"), 0o755)
+	os.WriteFile(filepath.Join(src, "photos", ".ssh", "id_ed25519"), []byte("secret"), 0o600)
+	os.WriteFile(filepath.Join(src, "photos", ".env"), []byte("TOKEN=1"), 0o600)
+	if _, err := Collect([]string{filepath.Join(src, "photos", ".env")}); err == nil {
+		t.Error("a secret given as a path was collected")
+	}
 	files, err := Collect([]string{filepath.Join(src, "photos")})
-	if err != nil || len(files) != 2 {
+	if err != nil || len(files) != 2 { // the symbolic link and the secrets left out
 		t.Fatalf("collect: %v %+v", err, files)
 	}
 	other, _ := LoadCert(t.TempDir())
