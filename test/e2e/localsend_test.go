@@ -245,6 +245,15 @@ func testLocalSend(t *testing.T, mode string) {
 		}
 	})
 
+	t.Run("only on --iface", func(t *testing.T) {
+		// alice runs with --iface porch0: LocalSend's port is not open on her loopback.
+		out, _, _ := n.Net.Run(t, 0, nil, lsBin, "send", "--to", "127.0.0.1:53317", "--fp", aliceFP, "--text", "hi")
+		ev, _ := lsEvent(out, func(ev map[string]any) bool { return ev["event"] == "sent" })
+		if msg, _ := ev["err"].(string); ev["status"] != 0.0 || !strings.Contains(msg, "refused") {
+			t.Errorf("LocalSend answered on alice's loopback, outside --iface: %v", ev)
+		}
+	})
+
 	t.Run("fetch", func(t *testing.T) {
 		dir := filepath.Join(n.Dir(0), "fetched")
 		out, errOut, code := n.Run(t, 0, "fetch", "LS Bob", "--to", dir, "--data", n.Data(0))
