@@ -328,6 +328,47 @@ func TestE2ELocalSendPIN(t *testing.T) {
 	sameFile(t, file, filepath.Join(bobDir, "pinned.txt"))
 }
 
+// TestE2ELocalSendCancel stops porch send halfway: the session is cancelled on the device and
+// nothing is kept there.
+func TestE2ELocalSendCancel(t *testing.T) {
+	needPorch(t)
+	lsBin := lsPeerBinary(t)
+	n := newTestNet(t, 2)
+	file := filepath.Join(t.TempDir(), "big.bin")
+	writeBytes(t, file, 8<<20)
+	bobDir := filepath.Join(n.Dir(1), "received")
+	os.MkdirAll(bobDir, 0o755)
+	n.Start(t, 0, "serve")
+	bob := n.Exec(t, 1, "localsendpeer", nil, lsBin, "serve", "--mode", "1.18", "--iface", netns.Iface,
+		"--alias", "LS Bob", "--dir", bobDir, "--slow", "512")
+	if !netns.WaitFor(t, 20*time.Second, func() bool {
+		out, _, _ := n.Run(t, 0, "peers", "--json", "--wait", "1s", "--data", n.Data(0))
+		return strings.Contains(out, "LS Bob")
+	}) {
+		t.Fatal("porch peers never listed the LocalSend peer")
+	}
+	send := n.Start(t, 0, "send", "LS Bob", file)
+	if !netns.WaitFor(t, 20*time.Second, func() bool {
+		_, ok := lsEvent(bob.Stdout(), func(ev map[string]any) bool { return ev["event"] == "prepare" })
+		return ok
+	}) {
+		t.Fatalf("porch send never prepared the upload:\n%s", send.Stderr())
+	}
+	send.Stop() // SIGTERM, as Ctrl-C
+	if exit, _ := send.Wait(time.Second); exit != 1 || !strings.Contains(send.Stderr(), "cancelled on LS Bob") {
+		t.Errorf("porch send stopped: exit %d, want 1 saying the transfer was cancelled:\n%s", exit, send.Stderr())
+	}
+	if !netns.WaitFor(t, 10*time.Second, func() bool {
+		_, ok := lsEvent(bob.Stdout(), func(ev map[string]any) bool { return ev["event"] == "cancelled" })
+		return ok
+	}) {
+		t.Errorf("the device never heard the cancel:\n%s", bob.Stdout())
+	}
+	if _, err := os.Stat(filepath.Join(bobDir, "big.bin")); err == nil {
+		t.Error("the device kept the file of a cancelled transfer")
+	}
+}
+
 // lsFingerprintOf reads the fingerprint porch serve logs when LocalSend starts.
 func lsFingerprintOf(log string) string {
 	for _, line := range strings.Split(log, "\n") {

@@ -2,7 +2,7 @@
 // written from LocalSend's protocol (not from Porch's code), that behaves
 // like LocalSend 1.17 or 1.18.
 //
-//	localsendpeer serve --mode 1.17|1.18 --iface IF --alias NAME --dir DIR [--pin PIN] [--offer FILE]...
+//	localsendpeer serve --mode 1.17|1.18 --iface IF --alias NAME --dir DIR [--pin PIN] [--offer FILE]... [--slow KIB]
 //	localsendpeer send  --mode 1.17|1.18 --to HOST:PORT --fp FINGERPRINT [--pin PIN] [--text MSG] [FILE]...
 //
 // serve announces on 224.0.0.167:53317 on IF (three datagrams), answers
@@ -11,7 +11,8 @@
 // client certificate, answers only announcements and answers them by UDP
 // (as 1.17 does when its HTTP answer fails), ignores sha256; mode 1.18
 // requires a client certificate, answers every datagram by HTTP only and
-// checks sha256 (422). Everything it sees is printed on stdout as one JSON
+// checks sha256 (422). --slow reads uploads at about KIB KiB a second, so
+// that a test can stop a transfer halfway. Everything it sees is printed on stdout as one JSON
 // object a line: {"event":"ready"|"device"|"received"|"text"|...}.
 //
 // send uploads files (or a text message) to a Porch at HOST:PORT, pinning
@@ -99,11 +100,12 @@ func main() {
 	to := fs.String("to", "", "HOST:PORT of the receiver")
 	fp := fs.String("fp", "", "the receiver's fingerprint")
 	text := fs.String("text", "", "a text message to send")
+	slow := fs.Int("slow", 0, "read uploads at about this many KiB a second (0: as fast as they come)")
 	var offers multi
 	fs.Var(&offers, "offer", "a file offered for download (repeatable)")
 	fs.Parse(os.Args[2:])
 	cert, fingerprint := newCert()
-	p := &lsPeer{mode: *mode, alias: *alias, dir: *dir, pin: *pin, cert: cert, fp: fingerprint, offers: offers}
+	p := &lsPeer{mode: *mode, alias: *alias, dir: *dir, pin: *pin, cert: cert, fp: fingerprint, offers: offers, slow: *slow}
 	switch os.Args[1] {
 	case "serve":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -145,6 +147,7 @@ type lsPeer struct {
 	cert                  tls.Certificate
 	fp                    string
 	offers                []string
+	slow                  int
 	mc                    *net.UDPConn // joined on the interface; sends go out there
 
 	mu       sync.Mutex
@@ -392,8 +395,13 @@ func (p *lsPeer) upload(w http.ResponseWriter, r *http.Request, ip string) {
 		return
 	}
 	p.mu.Unlock()
-	b, err := io.ReadAll(io.LimitReader(r.Body, f.Size+1))
+	var body io.Reader = io.LimitReader(r.Body, f.Size+1)
+	if p.slow > 0 {
+		body = &slowReader{r: body, perTick: p.slow * 1024 / 20}
+	}
+	b, err := io.ReadAll(body)
 	if err != nil || int64(len(b)) != f.Size {
+		emit(map[string]any{"event": "upload-failed", "name": f.FileName, "got": len(b)})
 		fail(w, http.StatusInternalServerError, "size mismatch")
 		return
 	}
@@ -491,4 +499,18 @@ func (p *lsPeer) send(to, fp, text string, paths []string) int {
 	}
 	emit(map[string]any{"event": "sent", "status": 200, "files": len(ans.Files)})
 	return 0
+}
+
+// slowReader reads at most perTick bytes every 50 ms.
+type slowReader struct {
+	r       io.Reader
+	perTick int
+}
+
+func (s *slowReader) Read(b []byte) (int, error) {
+	time.Sleep(50 * time.Millisecond)
+	if len(b) > s.perTick {
+		b = b[:s.perTick]
+	}
+	return s.r.Read(b)
 }
