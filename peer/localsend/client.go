@@ -73,7 +73,13 @@ func (c *Client) info() Info {
 		return c.srv.Self()
 	}
 	i := c.self()
-	i.Fingerprint, i.Version, i.DeviceType, i.DeviceModel = c.cert.Fingerprint, Version, DeviceType, DeviceModel
+	i.Fingerprint, i.Version = c.cert.Fingerprint, Version
+	if i.DeviceType == "" {
+		i.DeviceType = DeviceType
+	}
+	if i.DeviceModel == "" {
+		i.DeviceModel = DeviceModel
+	}
 	if i.Protocol == "" {
 		i.Protocol = "https"
 	}

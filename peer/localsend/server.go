@@ -65,7 +65,8 @@ type Offer struct {
 type ServerOptions struct {
 	Cert *Cert
 	// Self is how this machine describes itself (alias, port, download);
-	// Fingerprint, Version, DeviceType and DeviceModel are filled in.
+	// Fingerprint and Version are filled in, DeviceType and DeviceModel
+	// when empty (desktop, Porch).
 	Self func() Info
 	// Store opens the download folder an accepted session writes into.
 	Store func() (*share.Store, error)
@@ -158,8 +159,13 @@ func NewServer(opts ServerOptions) (*Server, error) {
 // Self returns this machine's Info as it is sent.
 func (s *Server) Self() Info {
 	i := s.opts.Self()
-	i.Fingerprint = s.opts.Cert.Fingerprint
-	i.Version, i.DeviceType, i.DeviceModel = Version, DeviceType, DeviceModel
+	i.Fingerprint, i.Version = s.opts.Cert.Fingerprint, Version
+	if i.DeviceType == "" {
+		i.DeviceType = DeviceType
+	}
+	if i.DeviceModel == "" {
+		i.DeviceModel = DeviceModel
+	}
 	if i.Protocol == "" {
 		i.Protocol = "https"
 	}
