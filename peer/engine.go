@@ -72,14 +72,17 @@ type Options struct {
 
 	// probes overrides the probe timing; tests shorten it.
 	probes probeTiming
+	// verifying, if set, is called by each verification while it holds its
+	// slot (see maxVerifying); tests count them.
+	verifying func()
 	// silent leaves without saying goodbye, as a machine that loses power
 	// does; tests use it.
 	silent bool
 }
 
 // probeTiming is the liveness budget (see liveness.go): every is the mean
-// interval between two probes this peer sends (to whichever neighbour has
-// the oldest proof of life, and only if that is older than every), timeout
+// interval between two probes this peer sends (to the next neighbour of its
+// shuffled round whose proof of life is older than every), timeout
 // how long a probe may take, fails how many probes in a row may fail
 // before a neighbour is removed, retry the pause before re-probing a
 // neighbour that failed, grace how long a neighbour another peer asked
@@ -103,6 +106,12 @@ const (
 	staticRetry = 5 * time.Second         // between attempts to reach a StaticPeers address
 	helloWait   = 5 * time.Second         // for the hello to a neighbour reached by address
 	verifyWait  = 3 * time.Second         // at least, for the first exchange with a neighbour
+	// maxVerifying is how many neighbours are verified at once. A peer that
+	// joins a busy network hears dozens of announcements within a second;
+	// verifying all at once would run dozens of TLS handshakes side by side
+	// on every peer, and starve the goroutines that read mDNS until the
+	// kernel drops datagrams at their full socket buffers.
+	maxVerifying = 8
 )
 
 // EventKind says what an Event reports.
@@ -154,33 +163,36 @@ const (
 // guards the settings, the subscribers and hellos; the table, the transfer list and
 // the library guard themselves.
 type Engine struct {
-	opts   Options
-	log    *slog.Logger
-	id     *identity.Identity
-	db     *db.DB // DATA/porch.db: known peers, settings, transfers, hash cache
-	pairs  pairLimit
-	known  *identity.Known
-	lib    *share.Library // nil when ClientOnly
-	srv    *wire.Server   // nil when ClientOnly
-	ln     net.Listener   // nil when ClientOnly; Run hands it to srv
-	port   int            // the port ln listens on; 0 when ClientOnly
-	disc   Discoverer
-	peers  *table
-	xfers  *transfers
-	offers *offerBook  // offers received
-	recv   recvCancels // Porch offers being decided or received
-	grants grants      // offers being sent
-	ls     *lsPart     // LocalSend (localsend.go)
-	conf   settingsStore
-	probe  probeTiming
-	stats  struct{ probesSent, infoServed atomic.Uint64 } // logged at debug level by liveness
+	opts    Options
+	log     *slog.Logger
+	id      *identity.Identity
+	db      *db.DB // DATA/porch.db: known peers, settings, transfers, hash cache
+	pairs   pairLimit
+	trusted trustedKeys // the keys of trusted neighbours, for what they may see
+	known   *identity.Known
+	lib     *share.Library // nil when ClientOnly
+	srv     *wire.Server   // nil when ClientOnly
+	ln      net.Listener   // nil when ClientOnly; Run hands it to srv
+	port    int            // the port ln listens on; 0 when ClientOnly
+	disc    Discoverer
+	peers   *table
+	xfers   *transfers
+	offers  *offerBook  // offers received
+	recv    recvCancels // Porch offers being decided or received
+	grants  grants      // offers being sent
+	ls      *lsPart     // LocalSend (localsend.go)
+	conf    settingsStore
+	probe   probeTiming
+	stats   struct{ probesSent, infoServed atomic.Uint64 } // logged at debug level by liveness
 	// suspicion wakes liveness when a neighbour is asked about, indexMoved
 	// when the library may have a new version to announce.
 	suspicion, indexMoved chan struct{}
-	life                  context.Context // ends when the engine stops
-	stop                  context.CancelFunc
-	runDone               chan struct{} // closed when Run returns
-	released              sync.Once
+	// verifying bounds the verifications running at once (see verify).
+	verifying chan struct{}
+	life      context.Context // ends when the engine stops
+	stop      context.CancelFunc
+	runDone   chan struct{} // closed when Run returns
+	released  sync.Once
 
 	lifeMu sync.Mutex
 	state  lifeState
@@ -215,6 +227,7 @@ func New(opts Options) (_ *Engine, err error) {
 		log:        opts.Logger,
 		probe:      defaultProbes,
 		suspicion:  make(chan struct{}, 1),
+		verifying:  make(chan struct{}, maxVerifying),
 		indexMoved: make(chan struct{}, 1),
 		runDone:    make(chan struct{}),
 		subs:       map[int]func(Event){},
@@ -264,6 +277,7 @@ func New(opts Options) (_ *Engine, err error) {
 		e.srv, err = wire.NewServer(wire.ServerOptions{
 			Identity: e.id,
 			Library:  wire.LibraryOf(e.lib),
+			ViewFor:  e.viewFor,
 			Self:     e.selfInfo,
 			Hooks: wire.Hooks{Hello: e.hello, Goodbye: e.goodbye, Seen: e.seenRequest, Pair: e.pair,
 				Offer: e.offerIn, OfferStatus: e.offerStatusIn, OfferCancel: e.offerCancelIn, Offered: e.offered},
@@ -344,12 +358,15 @@ func (e *Engine) Addr() string {
 	return e.ln.Addr().String()
 }
 
-// selfInfo is what /v1/info says about this peer.
+// selfInfo is what /v1/info and hello say about this peer. Its totals are
+// those every neighbour may see (the server counts for each caller what it
+// may see instead).
 func (e *Engine) selfInfo() wire.Info {
 	info := wire.Info{V: wire.ProtocolVersion, ID: e.id.ID, Name: e.Name(), Fingerprint: e.id.Fingerprint, Port: e.port}
-	info.Files, info.Bytes = e.Totals()
 	if e.lib != nil {
-		info.HashedBytes, _ = e.lib.HashProgress()
+		open := e.lib.For(share.Viewer{})
+		info.Files, info.Bytes = open.Totals()
+		info.HashedBytes, _ = open.HashProgress()
 		info.Index = e.lib.Version()
 	}
 	return info
@@ -437,7 +454,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		})
 	}
 	if !e.opts.ClientOnly {
-		e.log.Info("serving", "id", e.id.ID, "name", e.Name(), "addr", e.ln.Addr().String())
+		e.log.Info("serving", "id", e.id.ID, "name", e.Name(), "addr", e.ln.Addr().String(), "accept", e.AcceptPolicy())
+		if e.AcceptPolicy() == AcceptAsk && !e.opts.Prompt {
+			e.log.Warn("offers are declined: the accept policy is ask, and there is no window to ask in (use trusted or all)")
+		}
 		start("library", func() error { return e.lib.Run(life) })
 		start("server", func() error { return e.srv.Serve(life, e.ln) })
 	}

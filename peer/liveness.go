@@ -26,10 +26,11 @@ import (
 // request it made to us (identified by its client certificate, the Seen
 // hook), an announcement of it heard by discovery. Probes fill the gaps on a
 // budget: one probe every probeTiming.every on average (jittered by ±50%, so
-// that peers started together do not probe in step), to the neighbour whose
-// last proof of life is the oldest, and none when even that one is fresher
-// than every. With 50 peers each neighbour is thus probed by a given peer
-// about every 100 s, but by some peer every 2 s or so.
+// that peers started together do not probe in step), to the next neighbour
+// without a proof of life fresher than every, in a round shuffled afresh by
+// each peer (table.nextProbe), and none when every proof is fresh. With 50
+// peers each neighbour is thus probed by a given peer about every 100 s, but
+// by some peer every 2 s or so, whichever neighbour it is.
 //
 // A probe that fails is repeated quickly (retry, then every retry) until
 // fails failures in a row drop the neighbour; the first failure also asks
@@ -90,6 +91,16 @@ func jitter(d time.Duration) time.Duration {
 // it announced, or refused if it presents another key than the one
 // remembered for its id.
 func (e *Engine) verify(ctx context.Context, peerID string) {
+	select {
+	case e.verifying <- struct{}{}:
+		defer func() { <-e.verifying }()
+	case <-ctx.Done():
+		e.peers.verifyFailed(peerID)
+		return
+	}
+	if e.opts.verifying != nil {
+		e.opts.verifying()
+	}
 	info, ok := e.peers.get(peerID)
 	if !ok {
 		return

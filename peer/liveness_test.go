@@ -119,3 +119,34 @@ func TestAnnouncedIndexRefreshesInfo(t *testing.T) {
 		return latest.Index != before.Index && latest.Index == alice.lib.Version() && latest.Files == 1
 	})
 }
+
+// A peer that joins a network of many hears them all at once and verifies
+// at most maxVerifying of them at a time (dozens of TLS handshakes side by
+// side starve the goroutines reading mDNS), and still verifies every one.
+func TestVerificationsAreBounded(t *testing.T) {
+	b := newQuietBus()
+	const others = 3 * maxVerifying
+	for i := range others {
+		start(t, quietOptions(t, b, "N"+string(rune('a'+i)), fastProbes))
+	}
+	var mu sync.Mutex
+	running, peak := 0, 0
+	opts := quietOptions(t, b, "me", fastProbes)
+	opts.verifying = func() {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond) // long enough for every unbounded verification to overlap
+		mu.Lock()
+		running--
+		mu.Unlock()
+	}
+	me := start(t, opts)
+	waitFor(t, "me sees every other", func() bool { return len(me.Peers()) == others })
+	mu.Lock()
+	defer mu.Unlock()
+	if peak > maxVerifying {
+		t.Errorf("%d verifications ran at once, want at most %d", peak, maxVerifying)
+	}
+}

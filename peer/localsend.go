@@ -553,7 +553,7 @@ func (e *Engine) localSendReceived(lo localsend.Offer, rel string, size int64) {
 	done := e.ls.done[id]
 	e.ls.mu.Unlock()
 	if id != "" {
-		e.offerProgress(id, done)
+		e.offerProgress(id, done, 1)
 	}
 }
 

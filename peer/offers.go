@@ -131,6 +131,7 @@ type Offer struct {
 	State    OfferState
 	Reason   string // why it was declined or failed, in words for the user
 	Done     int64  // bytes received so far
+	Sources  int    // most peers one file was drawn from so far (the sender and others holding the same content)
 	Dir      string // the folder accepted items land in
 }
 
@@ -473,11 +474,12 @@ func (e *Engine) decide(ctx context.Context, r *offerRec, o *Offer) (bool, error
 	}
 }
 
-// offerProgress records how many bytes of an accepted offer have arrived.
-func (e *Engine) offerProgress(id string, done int64) {
+// offerProgress records how many bytes of an accepted offer have arrived,
+// and from how many sources the current file is drawn.
+func (e *Engine) offerProgress(id string, done int64, sources int) {
 	o, ok := e.offers.update(id, func(r *offerRec) {
 		if r.State == OfferAccepted {
-			r.Done = done
+			r.Done, r.Sources = done, max(r.Sources, sources)
 		}
 	})
 	if ok {

@@ -101,14 +101,14 @@ func (e *Engine) receiveOffer(ctx context.Context, o Offer, token, addr string) 
 	for i := range o.Items {
 		it := o.Items[i]
 		j := &getJob{e: e, origin: c, info: info, bound: &it, onProg: func(p GetProgress) {
-			e.offerProgress(o.ID, before+p.Done)
+			e.offerProgress(o.ID, before+p.Done, p.Sources)
 		}}
 		res, err := e.getFrom(ctx, j, it.Name, o.Dir)
 		if err != nil {
 			return fmt.Errorf("%s: %w", it.Name, err)
 		}
 		before += res.Bytes + res.SkippedBytes
-		e.offerProgress(o.ID, before)
+		e.offerProgress(o.ID, before, res.Sources)
 		e.log.Info("offered item received", "from", o.From.Name, "item", res.Target, "files", res.Files, "bytes", res.Bytes)
 	}
 	return nil

@@ -32,12 +32,14 @@ var (
 )
 
 const (
-	sendPoll      = 500 * time.Millisecond // between two questions to the receiver
-	sendPollFails = 20                     // questions in a row that may fail before Send gives up
+	sendPollMin   = 100 * time.Millisecond // between the first two questions to the receiver
+	sendPollMax   = time.Second            // between two questions, at most (the pause grows by half each time)
+	sendPollFails = 20                     // questions in a row that may fail before Send gives up (about 20 s)
 	grantGrace    = time.Minute            // a pending offer's grant outlives OfferTTL by this
 	grantIdle     = 2 * time.Minute        // an accepted offer's grant lasts this long after the last good answer
 	cancelWait    = 2 * time.Second        // for telling the receiver the offer is withdrawn
 	outgoingDir   = "outgoing"             // in the data folder: one library per offer being sent
+	hashStall     = time.Minute            // preparing gives up when hashing makes no progress for this long
 )
 
 // SendProgress reports where an offer being sent stands.
@@ -136,7 +138,7 @@ func (e *Engine) Send(ctx context.Context, peerID string, paths []string, onProg
 	dir := filepath.Join(e.opts.DataDir, outgoingDir, tok)
 	defer os.RemoveAll(dir)
 	changed := make(chan struct{}, 1)
-	lib, err := share.OpenLibrary(share.LibraryOptions{DataDir: dir, DB: e.db, Logger: e.log, OnChange: func() {
+	lib, err := share.OpenLibrary(share.LibraryOptions{DataDir: dir, DB: e.db, Logger: e.log, Transient: true, OnChange: func() {
 		select {
 		case changed <- struct{}{}:
 		default:
@@ -164,11 +166,17 @@ func (e *Engine) Send(ctx context.Context, peerID string, paths []string, onProg
 			e.log.Warn("preparing the offer", "err", err)
 		}
 	})
+	lastHashed, lastMove := int64(-1), time.Now()
 	for {
 		hashed, total := lib.HashProgress()
 		report(SendProgress{Done: hashed, Total: total})
 		if hashed >= total {
 			break
+		}
+		if hashed != lastHashed {
+			lastHashed, lastMove = hashed, time.Now()
+		} else if time.Since(lastMove) > hashStall {
+			return SendResult{}, fmt.Errorf("preparing the offer stopped at %d of %d bytes: some files cannot be read (see the log)", hashed, total)
 		}
 		select {
 		case <-ctx.Done():
@@ -201,10 +209,15 @@ func (e *Engine) Send(ctx context.Context, peerID string, paths []string, onProg
 	res := SendResult{Peer: info.Name, Items: len(req.Items), Files: req.Files, Bytes: req.Bytes}
 	e.log.Info("offering", "to", info.Name, "items", res.Items, "files", res.Files, "bytes", res.Bytes)
 	st, err := c.Offer(ctx, req)
-	if err != nil {
+	switch {
+	case errors.Is(err, share.ErrNotFound):
+		return res, fmt.Errorf("%w: %s takes no offers (a Porch from before offers?): %w", ErrOfferRefused, info.Name, err)
+	case errors.Is(err, wire.ErrBusy):
+		return res, fmt.Errorf("%w: %s has too many offers waiting for an answer; try again later: %w", ErrOfferRefused, info.Name, err)
+	case err != nil:
 		return res, friendly(info, err)
 	}
-	fails := 0
+	fails, pause := 0, sendPollMin
 	for {
 		report(SendProgress{State: OfferState(st.State), Done: st.Done, Total: st.Total, Reason: st.Reason})
 		switch OfferState(st.State) {
@@ -223,8 +236,9 @@ func (e *Engine) Send(ctx context.Context, peerID string, paths []string, onProg
 			c.CancelOffer(cctx, tok)
 			cancel()
 			return res, ctx.Err()
-		case <-time.After(sendPoll):
+		case <-time.After(pause):
 		}
+		pause = min(pause*3/2, sendPollMax)
 		next, err := c.OfferStatus(ctx, tok)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -268,6 +268,19 @@ func TestSendGrantScope(t *testing.T) {
 	if _, err := scoped(bob).List(ctx, "public.txt"); !errors.Is(err, share.ErrNotFound) {
 		t.Errorf("bob lists a file that is not in the offer under its scope: %v", err)
 	}
+	// A file on alice's disk, next to what she offers, neither shared nor offered.
+	secret := []byte("alice's diary, shared with nobody")
+	writeFile(t, filepath.Dir(paths[0]), "diary.txt", secret)
+	h, err := share.HashReader(bytes.NewReader(secret), make([]byte, share.BlockSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := scoped(bob).ReadRange(ctx, h.ContentID(), 0, make([]byte, 5)); !errors.Is(err, share.ErrNotFound) {
+		t.Errorf("bob reads an unshared file beside the offer: %v", err)
+	}
+	if _, err := scoped(bob).List(ctx, "album/../diary.txt"); !errors.Is(err, wire.ErrBadRequest) {
+		t.Errorf("bob lists a path out of the offer: %v", err)
+	}
 	if err := scoped(carol).Tree(ctx, "album", func(share.Entry) error { return nil }); !errors.Is(err, share.ErrNotFound) {
 		t.Errorf("carol lists the offer made to bob: %v", err)
 	}
@@ -361,5 +374,69 @@ func TestOfferRequestChecked(t *testing.T) {
 	waitFor(t, "the offer failed", func() bool { o := bob.Offers(); return len(o) == 1 && o[0].State == OfferFailed })
 	if entries, _ := os.ReadDir(bob.Settings().DownloadDir); len(entries) != 0 {
 		t.Errorf("%d entries arrived", len(entries))
+	}
+}
+
+// An accepted offer is drawn from every neighbour that holds the same
+// content too, not from the sender alone.
+func TestSendDrawsFromEveryHolder(t *testing.T) {
+	b := newBus()
+	data := make([]byte, 8*share.BlockSize+99)
+	rand.NewChaCha8([32]byte{9}).Read(data)
+	src := writeFile(t, t.TempDir(), "film.bin", data)
+	// Slow uploads leave time for the second holder to join in.
+	alice, bob := pairOfEngines(t, b, func(o *Options) { o.MaxUpload = 4 << 20 }, func(o *Options) { o.Accept = AcceptAll })
+	co := testOptions(t, b, "Carol")
+	co.MaxUpload = 4 << 20
+	ce := mustNew(t, co)
+	shareFile(t, ce, "copy.bin", data)
+	carol := run(t, ce)
+	waitFor(t, "bob sees carol's copy", func() bool { return hashed(carol.Engine) && online(bob.Engine, carol.ID()) })
+	if _, err := alice.Send(context.Background(), bob.ID(), []string{src}, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkReceived(t, bob.Settings().DownloadDir, map[string][]byte{"film.bin": data})
+	if o := bob.Offers()[0]; o.Sources < 2 {
+		t.Errorf("drawn from %d sources, want 2 (alice and carol)", o.Sources)
+	}
+}
+
+// The same items sent again are recognised as present: nothing is fetched
+// twice and nothing gets a "(1)" copy.
+func TestSendTwiceKeepsOneCopy(t *testing.T) {
+	b := newBus()
+	alice, bob := pairOfEngines(t, b, nil, func(o *Options) { o.Accept = AcceptAll })
+	paths, want := sendItems(t)
+	for range 2 {
+		if _, err := alice.Send(context.Background(), bob.ID(), paths, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkReceived(t, bob.Settings().DownloadDir, want)
+	if o := bob.Offers(); len(o) != 2 || o[1].State != OfferDone || o[1].Done != o[1].Bytes {
+		t.Errorf("the second offer: %+v", o)
+	}
+}
+
+// A receiver with offers waiting from this sender already says it is busy,
+// and Send says so.
+func TestSendToBusyReceiver(t *testing.T) {
+	b := newBus()
+	alice, bob := pairOfEngines(t, b, nil, func(o *Options) { o.Prompt = true })
+	paths, _ := sendItems(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var dones []<-chan error
+	for range maxPendingPerSender {
+		_, _, done := pendingOffer(t, alice, bob, ctx, paths)
+		dones = append(dones, done)
+	}
+	_, err := alice.Send(context.Background(), bob.ID(), paths, nil)
+	if !errors.Is(err, ErrOfferRefused) || !strings.Contains(err.Error(), "too many offers") {
+		t.Errorf("offer %d while %d wait: %v", maxPendingPerSender+1, maxPendingPerSender, err)
+	}
+	cancel()
+	for _, d := range dones {
+		<-d
 	}
 }

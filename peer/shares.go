@@ -42,15 +42,7 @@ func (e *Engine) AddShares(paths ...string) ([]ShareInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []ShareInfo
-	for _, s := range e.Shares() {
-		for _, it := range added {
-			if it.Path == s.Path {
-				out = append(out, s)
-			}
-		}
-	}
-	return out, nil
+	return e.sharesOf(added), nil
 }
 
 // RemoveShare stops sharing an item, given by its local path or shared

@@ -105,6 +105,10 @@ type table struct {
 	mu      sync.Mutex
 	peers   map[string]*peerState // by peer id
 	retired []*wire.Client        // dropped connections, closed again by clear
+	// round is the order of the current probe round and cursor the next
+	// place in it (see nextProbe).
+	round  []string
+	cursor int
 }
 
 func newTable(self string) *table {

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"porch/peer/wire"
@@ -15,32 +16,44 @@ type probeTarget struct {
 	suspected bool
 }
 
-// nextProbe picks the online, idle peer whose last proof of life is the
-// oldest, if that is at least minAge ago, and marks it busy; it must be
-// answered with probed. One call is one probe: the engine calls it on its
+// nextProbe picks the next online, idle peer in this table's probe round
+// whose last proof of life is at least minAge ago, and marks it busy; it must
+// be answered with probed. One call is one probe: the engine calls it on its
 // probe budget's timer, so the probes a peer sends do not grow with the
 // number of its neighbours.
+//
+// A round visits every neighbour once, in an order shuffled afresh for each
+// round (SWIM's randomised round-robin). Each neighbour is thus probed by
+// this peer at least once a round, and the rounds of different peers are
+// independent: picking the oldest proof of life instead makes every peer
+// probe in the same order (the neighbours verified last at start-up are
+// the freshest everywhere), so a neighbour that vanished could wait a whole
+// round before anyone probed it. With independent rounds some peer reaches
+// it within a tick or two.
 func (t *table) nextProbe(now time.Time, minAge time.Duration) (probeTarget, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var (
-		best   *peerState
-		bestID string
-		bestAt time.Time
-	)
-	for id, st := range t.peers {
-		if !st.info.Online || st.busy || st.client == nil {
-			continue
+	for reshuffled := false; ; {
+		for t.cursor < len(t.round) {
+			id := t.round[t.cursor]
+			t.cursor++
+			st := t.peers[id]
+			if st == nil || !st.info.Online || st.busy || st.client == nil || now.Sub(st.lastAlive()) < minAge {
+				continue
+			}
+			st.busy = true
+			return probeTarget{id: id, client: st.client}, true
 		}
-		if at := st.lastAlive(); best == nil || at.Before(bestAt) {
-			best, bestID, bestAt = st, id, at
+		if reshuffled {
+			return probeTarget{}, false
 		}
+		t.round = t.round[:0]
+		for id := range t.peers {
+			t.round = append(t.round, id)
+		}
+		rand.Shuffle(len(t.round), func(i, j int) { t.round[i], t.round[j] = t.round[j], t.round[i] })
+		t.cursor, reshuffled = 0, true
 	}
-	if best == nil || now.Sub(bestAt) < minAge {
-		return probeTarget{}, false
-	}
-	best.busy = true
-	return probeTarget{id: bestID, client: best.client}, true
 }
 
 // asked records that someone asked the network about peer id at now (a

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -178,9 +179,9 @@ func TestTableLivenessAndExpiry(t *testing.T) {
 	}
 }
 
-// The probe budget hands out one peer per call, the one with the oldest
-// proof of life, and none while every proof is fresher than minAge; an
-// announcement and a request from the peer are proofs of life.
+// The probe budget hands out one peer per call, one without a fresh proof of
+// life, and none while every proof is fresher than minAge; an announcement
+// and a request from the peer are proofs of life.
 func TestTableProbeBudget(t *testing.T) {
 	tb := newTable("self")
 	t0 := time.Now()
@@ -266,5 +267,72 @@ func TestTableResolve(t *testing.T) {
 	}
 	if p, err := tb.resolve("192.0.2.1:1000"); err != nil || p.ID == "" {
 		t.Errorf("resolve by address: %v", err)
+	}
+}
+
+// tableOf returns a table holding n online peers "p0".."p(n-1)", verified
+// in that order one millisecond apart, as a peer verifies its neighbours at
+// start-up. They share one client c (probes are not sent).
+func tableOf(t *testing.T, c *wire.Client, n int, t0 time.Time) *table {
+	t.Helper()
+	tb := newTable("self")
+	for i := range n {
+		id := fmt.Sprintf("p%d", i)
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		tb.seen(announce(id, id, fmt.Sprintf("%064x", i+1), 1000+i), at)
+		tb.verified(id, wire.Info{ID: id, Name: id}, c, at)
+	}
+	return tb
+}
+
+// A probe round visits every neighbour once before any is probed again.
+func TestTableProbeRoundVisitsEveryone(t *testing.T) {
+	t0 := time.Now()
+	const n = 12
+	c := testClient(t)
+	tb := tableOf(t, c, n, t0)
+	now := t0.Add(time.Minute)
+	for round := range 3 {
+		seen := map[string]bool{}
+		for range n {
+			p, ok := tb.nextProbe(now, time.Second)
+			if !ok {
+				t.Fatalf("round %d: no peer due after %d", round, len(seen))
+			}
+			if seen[p.id] {
+				t.Fatalf("round %d: %s probed twice before %d others were", round, p.id, n-len(seen))
+			}
+			seen[p.id] = true
+			tb.probed(p, wire.Info{ID: p.id, Name: p.id}, nil, 2, now.Add(-time.Hour)) // answered, but proves nothing fresh
+		}
+	}
+}
+
+// Peers that verified their neighbours in the same order at start-up do not
+// probe them in that order: a neighbour that vanished is reached by some
+// peer within a few probes of each, not only after a whole round. With the
+// oldest proof first, every one of 40 peers would probe p39 last.
+func TestTableProbeRoundsAreIndependent(t *testing.T) {
+	t0 := time.Now()
+	const n = 40
+	now := t0.Add(time.Minute)
+	const ticks = 15 // the chance that no peer picks a given one in 15 ticks is about e^-15
+	reached := map[string]bool{}
+	c := testClient(t)
+	for range n {
+		tb := tableOf(t, c, n, t0)
+		for range ticks {
+			p, ok := tb.nextProbe(now, time.Second)
+			if !ok {
+				t.Fatal("no peer due")
+			}
+			reached[p.id] = true
+			tb.probed(p, wire.Info{ID: p.id, Name: p.id}, nil, 2, now.Add(-time.Hour))
+		}
+	}
+	for i := range n {
+		if id := fmt.Sprintf("p%d", i); !reached[id] {
+			t.Errorf("no peer of %d probed %s within %d probes", n, id, ticks)
+		}
 	}
 }

@@ -104,6 +104,7 @@ func (e *Engine) Trust(peerID string) error {
 		return err
 	}
 	e.log.Info("neighbour trusted", "id", p.ID, "name", p.Name)
+	e.trustChanged()
 	p.Trusted = true
 	e.emit(Event{Kind: PeerUpdated, Peer: p})
 	return nil
@@ -121,6 +122,7 @@ func (e *Engine) Untrust(ref string) (TrustedPeer, error) {
 		return TrustedPeer{}, err
 	}
 	e.log.Info("neighbour no longer trusted", "id", t.ID, "name", t.Name)
+	e.trustChanged()
 	if p, ok := e.peers.get(t.ID); ok {
 		e.emit(Event{Kind: PeerUpdated, Peer: p})
 	}
@@ -211,6 +213,7 @@ func (e *Engine) ForgetKey(ref string) (PeerInfo, error) {
 	if err := e.db.Untrust(p.ID); err != nil {
 		return PeerInfo{}, err
 	}
+	e.trustChanged()
 	e.log.Warn("forgot a neighbour's old key; its new key will be accepted", "id", p.ID, "name", p.Name)
 	// Verify it again at once, learning the key it presents now.
 	a := discovery.Announcement{ID: p.ID, Name: p.Name, Fingerprint: p.Fingerprint, Port: p.Port}

@@ -19,9 +19,17 @@ const catalogFile = "shares.json"
 
 // Item is one file or folder the user shared.
 type Item struct {
-	Name  string    `json:"name"` // top-level name in the tree: base name, clashes "name (2)"
-	Path  string    `json:"path"` // absolute, cleaned path on this machine
-	Added time.Time `json:"added"`
+	Name  string     `json:"name"` // top-level name in the tree: base name, clashes "name (2)"
+	Path  string     `json:"path"` // absolute, cleaned path on this machine
+	Added time.Time  `json:"added"`
+	To    Visibility `json:"to,omitzero"` // who may see it; absent (as in earlier versions): everyone
+}
+
+// equalItems reports whether a and b hold the same items, visibility included.
+func equalItems(a, b []Item) bool {
+	return slices.EqualFunc(a, b, func(x, y Item) bool {
+		return x.Name == y.Name && x.Path == y.Path && x.Added.Equal(y.Added) && x.To.Equal(y.To)
+	})
 }
 
 // catalogDoc is the on-disk form of the catalog.
@@ -95,7 +103,7 @@ func (c *Catalog) reloadLocked() (bool, error) {
 		items = append(items, it)
 	}
 	sortItems(items)
-	changed := !slices.Equal(items, c.items)
+	changed := !equalItems(items, c.items)
 	c.items, c.raw = items, raw
 	if c.raw == nil {
 		c.raw = []byte{}
@@ -112,6 +120,22 @@ func sortItems(items []Item) {
 // after its base name, with " (2)", " (3)"... when that name (folded for case)
 // is taken. If any path fails, none is added.
 func (c *Catalog) Add(paths ...string) ([]Item, error) {
+	return c.add(nil, paths)
+}
+
+// AddVisible is Add for items that only the neighbours v allows may see:
+// new items are written with v, and paths already shared get v too, in the
+// same write, so no item is ever visible to more than v lets see it.
+func (c *Catalog) AddVisible(v Visibility, paths ...string) ([]Item, error) {
+	if err := v.valid(); err != nil {
+		return nil, err
+	}
+	v = v.normalized()
+	return c.add(&v, paths)
+}
+
+// add adds paths; a non-nil to is set on every item named, new or not.
+func (c *Catalog) add(to *Visibility, paths []string) ([]Item, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.reloadLocked(); err != nil {
@@ -129,10 +153,16 @@ func (c *Catalog) Add(paths ...string) ([]Item, error) {
 			return nil, fmt.Errorf("share %s: %w", p, err)
 		}
 		if i := slices.IndexFunc(items, func(it Item) bool { return it.Path == abs }); i >= 0 {
+			if to != nil {
+				items[i].To = *to
+			}
 			out = append(out, items[i])
 			continue
 		}
 		it := Item{Name: uniqueItemName(items, filepath.Base(abs)), Path: abs, Added: now}
+		if to != nil {
+			it.To = *to
+		}
 		items = append(items, it)
 		out = append(out, it)
 	}
@@ -184,6 +214,31 @@ func (c *Catalog) Remove(pathsOrNames ...string) error {
 		}
 	}
 	return c.saveLocked(items)
+}
+
+// SetVisibility changes who may see the item given by path or by name and
+// returns it; ErrNotShared if it is not shared.
+func (c *Catalog) SetVisibility(pathOrName string, v Visibility) (Item, error) {
+	if err := v.valid(); err != nil {
+		return Item{}, err
+	}
+	v = v.normalized()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.reloadLocked(); err != nil {
+		return Item{}, err
+	}
+	abs, _ := filepath.Abs(pathOrName)
+	i := slices.IndexFunc(c.items, func(it Item) bool { return it.Name == pathOrName || it.Path == abs })
+	if i < 0 {
+		return Item{}, fmt.Errorf("%w: %s", ErrNotShared, pathOrName)
+	}
+	items := slices.Clone(c.items)
+	items[i].To = v
+	if err := c.saveLocked(items); err != nil {
+		return Item{}, err
+	}
+	return items[i], nil
 }
 
 // saveLocked writes items atomically and makes them current.

@@ -19,5 +19,10 @@
 // their item. Symbolic links are followed only to files inside the same item
 // (never to folders), likely secrets are left out unless
 // LibraryOptions.IncludeSecrets is set, Porch's own data folder always is, and
-// names another peer would refuse (see ValidateName) are not listed.
+// names another peer would refuse (see ValidateName) are not listed. Each item
+// has a Visibility (every neighbour, trusted ones, chosen ones pinned by key),
+// kept in the catalog; a View is the library as one neighbour may see it,
+// with the items it may not see absent from every lookup. Who a neighbour is
+// (its key, whether it is trusted) is the caller's business, not this
+// package's.
 package share

@@ -1,6 +1,7 @@
 package share
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,8 +38,8 @@ var _ io.ReaderAt = (*File)(nil)
 // fails with ErrBadPath for a malformed path, ErrNotFound for anything not
 // listed (including folders) and ErrChanged if the file changed since the
 // last scan.
-func (l *Library) Open(p string) (*File, error) {
-	_, n, ok, err := l.find(p)
+func (v *View) Open(p string) (*File, error) {
+	_, n, ok, err := v.find(p)
 	if err != nil {
 		return nil, err
 	}
@@ -62,14 +63,15 @@ func openNode(n nodeRef) (*File, error) {
 	return &File{f: f, size: k.size, mtime: k.mtime, e: n.entry()}, nil
 }
 
-// OpenContent opens any shared file whose content id is cid: ErrBadContentID
-// if cid is malformed, ErrNotFound if none is shared, ErrChanged if every
-// candidate changed since it was hashed.
-func (l *Library) OpenContent(cid string) (*File, error) {
+// OpenContent opens any shared file the view sees whose content id is cid:
+// ErrBadContentID if cid is malformed, ErrNotFound if none is shared (files
+// with those bytes in items the view does not see are not candidates),
+// ErrChanged if every candidate changed since it was hashed.
+func (v *View) OpenContent(cid string) (*File, error) {
 	if !ValidContentID(cid) {
 		return nil, ErrBadContentID
 	}
-	cands := l.tree.Load().withCID(digestOf(cid))
+	cands := v.l.tree.Load().withCID(digestOf(cid), v.sees)
 	err := fmt.Errorf("%w: %s", ErrNotFound, cid)
 	for _, n := range cands {
 		f, oerr := openNode(n)
@@ -79,6 +81,59 @@ func (l *Library) OpenContent(cid string) (*File, error) {
 		err = oerr
 	}
 	return nil, err
+}
+
+// errNoFastRead: readBeneath cannot read this file; go through the os.Root.
+var errNoFastRead = errors.New("no direct read")
+
+// ReadSmall reads the whole of a shared file the view sees whose content id
+// is cid and whose size is at most limit (and at most len(buf)) into buf,
+// the same version the index lists, and returns those bytes. A file larger
+// than that is not read: it returns nil and the size the index lists, so
+// that the caller can tell "too large" from "not shared". Errors are those
+// of OpenContent. It is what a batch of small files is read with: for each
+// file a handful of system calls, where OpenContent's File costs several
+// more.
+func (v *View) ReadSmall(cid string, limit int64, buf []byte) ([]byte, int64, error) {
+	if !ValidContentID(cid) {
+		return nil, 0, ErrBadContentID
+	}
+	limit = min(limit, int64(len(buf)))
+	cands := v.l.tree.Load().withCID(digestOf(cid), v.sees)
+	err := fmt.Errorf("%w: %s", ErrNotFound, cid)
+	for _, n := range cands {
+		k := n.f.kids[n.i]
+		if k.size > limit {
+			return nil, k.size, nil
+		}
+		data := buf[:k.size]
+		rerr := readBeneath(n.f.root, n.f.childRel(n.i), k.size, k.mtime, data)
+		if errors.Is(rerr, errNoFastRead) {
+			rerr = readNode(n, data)
+		}
+		if rerr == nil {
+			return data, k.size, nil
+		}
+		err = rerr
+	}
+	return nil, 0, err
+}
+
+// readNode reads the whole of node n into data through its os.Root.
+func readNode(n nodeRef, data []byte) error {
+	f, err := openNode(n)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := f.ReadAt(data, 0)
+	if m == len(data) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = ErrChanged
+	}
+	return err
 }
 
 // Entry returns the file's entry as listed when it was opened.

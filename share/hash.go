@@ -125,7 +125,7 @@ func (l *Library) setHash(n nodeRef, d [contentDigestSize]byte) {
 	l.hashMu.Lock()
 	defer l.hashMu.Unlock()
 	t := l.tree.Load()
-	cur, ok := t.lookup(p)
+	cur, ok := t.lookup(p, nil)
 	if !ok || cur.isDir() || cur.f.root != n.f.root || cur.f.childRel(cur.i) != rel || cur.f.key(cur.i) != key {
 		return
 	}

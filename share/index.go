@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -359,8 +360,27 @@ func (t *tree) addCIDLocked(d [contentDigestSize]byte, ref uint64) {
 	t.more[k] = append(t.more[k], ref)
 }
 
-// withCID returns the files of t whose content id digest is d.
-func (t *tree) withCID(d [contentDigestSize]byte) []nodeRef {
+// seesFunc reports whether item i of t may be seen by whoever asks; nil
+// sees every item.
+type seesFunc func(t *tree, i int) bool
+
+// itemOf returns the index in t.items of the item holding folder fi.
+func (t *tree) itemOf(fi int) int {
+	i, _ := slices.BinarySearchFunc(t.items, fi, func(it topItem, fi int) int {
+		switch {
+		case fi < it.first:
+			return 1
+		case fi >= it.end:
+			return -1
+		}
+		return 0
+	})
+	return i
+}
+
+// withCID returns the files of t whose content id digest is d, in items
+// that sees allows.
+func (t *tree) withCID(d [contentDigestSize]byte, sees seesFunc) []nodeRef {
 	k := digestKey(d)
 	t.mu.Lock()
 	first, ok := t.byCID[k]
@@ -372,29 +392,17 @@ func (t *tree) withCID(d [contentDigestSize]byte) []nodeRef {
 	var out []nodeRef
 	for _, r := range append([]uint64{first}, refs...) {
 		n := t.unref(r)
-		if got, ok := n.f.slot(n.i).digest(); ok && got == d {
+		if got, ok := n.f.slot(n.i).digest(); ok && got == d && (sees == nil || sees(t, t.itemOf(int(r>>32)))) {
 			out = append(out, n)
 		}
 	}
 	return out
 }
 
-// hasCID reports whether a file of t has digest d.
-func (t *tree) hasCID(d [contentDigestSize]byte) bool {
-	k := digestKey(d)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	first, ok := t.byCID[k]
-	if !ok {
-		return false
-	}
-	for _, r := range append([]uint64{first}, t.more[k]...) {
-		n := t.unref(r)
-		if got, ok := n.f.slot(n.i).digest(); ok && got == d {
-			return true
-		}
-	}
-	return false
+// hasCID reports whether a file of t in an item that sees allows has digest
+// d.
+func (t *tree) hasCID(d [contentDigestSize]byte, sees seesFunc) bool {
+	return len(t.withCID(d, sees)) > 0
 }
 
 // folderIndex returns the index of f in t.folders, or -1.
@@ -405,14 +413,14 @@ func (t *tree) folderIndex(f *folder) int {
 	return -1
 }
 
-// lookup returns the node at tree path p.
-func (t *tree) lookup(p string) (nodeRef, bool) {
+// lookup returns the node at tree path p, inside an item that sees allows.
+func (t *tree) lookup(p string, sees seesFunc) (nodeRef, bool) {
 	parts := splitPath(p)
 	if len(parts) == 0 {
 		return nodeRef{}, false
 	}
 	ii, ok := t.byName[parts[0]]
-	if !ok {
+	if !ok || (sees != nil && !sees(t, ii)) {
 		return nodeRef{}, false
 	}
 	it := &t.items[ii]

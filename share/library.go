@@ -45,6 +45,7 @@ type LibraryOptions struct {
 	HashWorkers    int           // files hashed at once (default 1)
 	IncludeSecrets bool          // false: likely secrets (IsSecretName) are neither listed nor served
 	OnChange       func()        // called after the index or hashing progress changed, from Run's goroutines or from Add, Remove and Rescan (possibly concurrently); must not block; may be nil
+	Transient      bool          // a library beside the data folder's own (an offer's, under DB's data folder): it records no watch status there, which belongs to the main library
 	Logger         *slog.Logger  // nil: slog.Default()
 }
 
@@ -103,6 +104,16 @@ type itemRoot struct {
 	single string      // for a file item: its name inside dir; "" for a folder item
 	id     fs.FileInfo // dir's identity when opened
 	real   string      // dir with symbolic links resolved, to vet link targets
+	// folder is dir itself, open for readBeneath (nil where that failed).
+	folder *os.File
+}
+
+// close closes the root and the folder.
+func (r *itemRoot) close() {
+	r.root.Close()
+	if r.folder != nil {
+		r.folder.Close()
+	}
 }
 
 // fileHash is a file's hashes and content id, as the hash cache returns them.
@@ -190,7 +201,7 @@ func (l *Library) Close() error {
 	}
 	l.closed = true
 	for p, r := range l.roots {
-		r.root.Close()
+		r.close()
 		delete(l.roots, p)
 	}
 	err := l.cache.save()

@@ -203,19 +203,11 @@ func (d *Dir) writePartial(name, cid string, data []byte) (string, error) {
 			suffix = "." + cid[3:15] + "-" + strconv.Itoa(i) + partialSuffix
 		}
 		part := truncateUTF8(name, MaxNameBytes-len(suffix)) + suffix
-		f, err := d.root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		err := createExclusive(d, part, data)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
-			return "", err
-		}
-		_, err = f.Write(data)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			d.root.Remove(part)
 			return "", err
 		}
 		return part, nil

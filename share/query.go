@@ -8,16 +8,17 @@ import (
 )
 
 // find validates p and returns the current snapshot and p's node; p ""
-// gives ok false and no error.
-func (l *Library) find(p string) (t *tree, n nodeRef, ok bool, err error) {
+// gives ok false and no error. A path inside an item the view may not see
+// fails just as a path that does not exist.
+func (v *View) find(p string) (t *tree, n nodeRef, ok bool, err error) {
 	if err := ValidatePath(p); err != nil {
 		return nil, nodeRef{}, false, err
 	}
-	t = l.tree.Load()
+	t = v.l.tree.Load()
 	if p == "" {
 		return t, nodeRef{}, false, nil
 	}
-	n, ok = t.lookup(p)
+	n, ok = t.lookup(p, v.sees)
 	if !ok {
 		return nil, nodeRef{}, false, fmt.Errorf("%w: %s", ErrNotFound, p)
 	}
@@ -25,29 +26,33 @@ func (l *Library) find(p string) (t *tree, n nodeRef, ok bool, err error) {
 }
 
 // Stat returns the entry at p; p "" is the top of the tree (a folder holding
-// every item, with empty Name and Path).
-func (l *Library) Stat(p string) (Entry, error) {
-	t, n, ok, err := l.find(p)
+// every item the view sees, with empty Name and Path).
+func (v *View) Stat(p string) (Entry, error) {
+	t, n, ok, err := v.find(p)
 	if err != nil {
 		return Entry{}, err
 	}
 	if !ok {
-		return Entry{Dir: true, Size: t.bytes, Files: t.files}, nil
+		files, bytes := v.totals(t)
+		return Entry{Dir: true, Size: bytes, Files: files}, nil
 	}
 	return n.entry(), nil
 }
 
 // List returns the children of the folder at p, folders first, then by name;
-// p "" lists the shared items. For a file it returns the file's own entry.
-func (l *Library) List(p string) ([]Entry, error) {
-	t, n, ok, err := l.find(p)
+// p "" lists the shared items the view sees. For a file it returns the
+// file's own entry.
+func (v *View) List(p string) ([]Entry, error) {
+	t, n, ok, err := v.find(p)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		out := make([]Entry, len(t.items))
+		out := make([]Entry, 0, len(t.items))
 		for i := range t.items {
-			out[i] = t.items[i].ref().entry()
+			if v.sees(t, i) {
+				out = append(out, t.items[i].ref().entry())
+			}
 		}
 		return out, nil
 	}
@@ -63,17 +68,17 @@ func (l *Library) List(p string) ([]Entry, error) {
 }
 
 // Walk calls fn for p and everything below it, pre-order, in List order. For p
-// "" it visits every shared item and what is below (not the top itself). An
-// error from fn stops the walk and is returned.
-func (l *Library) Walk(p string, fn func(Entry) error) error {
-	return l.WalkFrom(p, 0, fn)
+// "" it visits every shared item the view sees and what is below (not the top
+// itself). An error from fn stops the walk and is returned.
+func (v *View) Walk(p string, fn func(Entry) error) error {
+	return v.WalkFrom(p, 0, fn)
 }
 
-// WalkFrom is Walk without the first skip entries, which it neither builds
-// nor visits: a page of a long walk costs the page, not what comes before
-// it.
-func (l *Library) WalkFrom(p string, skip int, fn func(Entry) error) error {
-	t, n, ok, err := l.find(p)
+// WalkFrom is Walk without the first skip entries (of those the view sees),
+// which it neither builds nor visits: a page of a long walk costs the page,
+// not what comes before it.
+func (v *View) WalkFrom(p string, skip int, fn func(Entry) error) error {
+	t, n, ok, err := v.find(p)
 	if err != nil {
 		return err
 	}
@@ -87,7 +92,7 @@ func (l *Library) WalkFrom(p string, skip int, fn func(Entry) error) error {
 		return err
 	}
 	for i := range t.items {
-		if !t.items[i].ref().walkFrom(&skip, visit) {
+		if v.sees(t, i) && !t.items[i].ref().walkFrom(&skip, visit) {
 			return err
 		}
 	}
@@ -98,12 +103,12 @@ func (l *Library) WalkFrom(p string, skip int, fn func(Entry) error) error {
 // variable so that tests can shorten it.
 var searchBudget = time.Second
 
-// Search returns up to max entries (files and folders, pre-order) that match
-// query in the syntax of ParseQuery; a query that does not parse, or asks
-// for nothing, finds nothing. max <= 0 means 500. A search stops after
+// Search returns up to max entries (files and folders, pre-order, in the
+// items the view sees) that match query in the syntax of ParseQuery; a query
+// that does not parse, or asks for nothing, finds nothing. max <= 0 means 500. A search stops after
 // searchBudget (a second) with what it found by then. Only the entries found
 // are built; the names are matched where the index holds them.
-func (l *Library) Search(query string, max int) []Entry {
+func (v *View) Search(query string, max int) []Entry {
 	q, err := ParseQuery(query)
 	if err != nil || q.Empty() {
 		return nil
@@ -112,7 +117,7 @@ func (l *Library) Search(query string, max int) []Entry {
 		max = 500
 	}
 	var out []Entry
-	t := l.tree.Load()
+	t := v.l.tree.Load()
 	start, visited := time.Now(), 0
 	visit := func(r nodeRef) bool {
 		// A search answers with what it found within searchBudget, so a
@@ -138,7 +143,7 @@ func (l *Library) Search(query string, max int) []Entry {
 		return true
 	}
 	for i := range t.items {
-		if !t.items[i].ref().walk(visit) {
+		if v.sees(t, i) && !t.items[i].ref().walk(visit) {
 			break
 		}
 	}
@@ -151,16 +156,27 @@ func (l *Library) Search(query string, max int) []Entry {
 // neighbour can keep what it listed until the version moves.
 func (l *Library) Version() uint64 { return l.version.Load() }
 
-// Totals returns the number of shared files and their bytes.
-func (l *Library) Totals() (files int, bytes int64) {
-	t := l.tree.Load()
-	return t.files, t.bytes
+// Totals returns the number of shared files and their bytes that the view
+// sees.
+func (v *View) Totals() (files int, bytes int64) {
+	return v.totals(v.l.tree.Load())
 }
 
-// HashProgress returns how many of the shared bytes have a content id.
-func (l *Library) HashProgress() (hashedBytes, totalBytes int64) {
-	t := l.tree.Load()
-	return hashedBytesOf(t.folders), t.bytes
+// HashProgress returns how many of the bytes the view sees have a content
+// id, and how many it sees.
+func (v *View) HashProgress() (hashedBytes, totalBytes int64) {
+	t := v.l.tree.Load()
+	if v.everyone {
+		return hashedBytesOf(t.folders), t.bytes
+	}
+	for i := range t.items {
+		if v.sees(t, i) {
+			it := &t.items[i]
+			hashedBytes += hashedBytesOf(t.folders[it.first:it.end])
+			totalBytes += it.f.size
+		}
+	}
+	return hashedBytes, totalBytes
 }
 
 // Items returns the status of every shared item, sorted by name.
@@ -186,31 +202,31 @@ func (l *Library) Items() []ItemStatus {
 }
 
 // Hashes returns the block hashes of content cid: ErrBadContentID if cid is
-// malformed, ErrNotFound if no shared file has that content (or has not been
-// hashed yet). The index keeps content ids only; the block hashes come from
+// malformed, ErrNotFound if no shared file the view sees has that content
+// (or has not been hashed yet). The index keeps content ids only; the block hashes come from
 // the hash cache, or from reading the file again when the cache no longer
 // has them.
-func (l *Library) Hashes(cid string) (Hashes, error) {
+func (v *View) Hashes(cid string) (Hashes, error) {
 	if !ValidContentID(cid) {
 		return Hashes{}, ErrBadContentID
 	}
 	err := fmt.Errorf("%w: %s", ErrNotFound, cid)
-	for _, n := range l.tree.Load().withCID(digestOf(cid)) {
-		h, herr := l.hashesOf(n, cid)
+	for _, n := range v.l.tree.Load().withCID(digestOf(cid), v.sees) {
+		h, herr := v.l.hashesOf(n, cid)
 		if herr == nil {
 			return h, nil
 		}
 		if !errors.Is(herr, ErrChanged) {
-			l.log.Debug("reading hashes", "path", n.f.childPath(n.i), "err", herr)
+			v.l.log.Debug("reading hashes", "path", n.f.childPath(n.i), "err", herr)
 		}
 	}
 	return Hashes{}, err
 }
 
-// Has reports whether a shared file has content cid.
-func (l *Library) Has(cid string) bool {
+// Has reports whether a shared file the view sees has content cid.
+func (v *View) Has(cid string) bool {
 	if !ValidContentID(cid) {
 		return false
 	}
-	return l.tree.Load().hasCID(digestOf(cid))
+	return v.l.tree.Load().hasCID(digestOf(cid), v.sees)
 }

@@ -32,3 +32,50 @@ func renameNoReplace(dir *os.File, old, new string) error {
 	}
 	return &os.LinkError{Op: "renameat2", Old: old, New: new, Err: err}
 }
+
+// createExclusive creates the entry name of d's folder (a single component,
+// never followed if it is a symbolic link), which must not exist, with mode
+// 0644 less the umask, and writes data to it: an openat, writes and a
+// close on the folder's descriptor, without the poller registration and
+// finalizer of an *os.File, which cost a small file a fifth of its time.
+// It returns an error wrapping fs.ErrExist if name exists; a file it could
+// not write whole is removed.
+func createExclusive(d *Dir, name string, data []byte) error {
+	rc, err := d.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	fd := -1
+	for {
+		if cerr := rc.Control(func(dfd uintptr) {
+			fd, err = unix.Openat(int(dfd), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+		}); cerr != nil {
+			return cerr
+		}
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	for len(data) > 0 {
+		n, werr := unix.Write(fd, data)
+		if errors.Is(werr, unix.EINTR) {
+			continue
+		}
+		if werr != nil {
+			err = werr
+			break
+		}
+		data = data[n:]
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = rc.Control(func(dfd uintptr) { unix.Unlinkat(int(dfd), name, 0) })
+		return &os.PathError{Op: "write", Path: name, Err: err}
+	}
+	return nil
+}

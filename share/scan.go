@@ -47,6 +47,13 @@ func (l *Library) rescan() (bool, error) {
 			top = nil
 		}
 		fmt.Fprintf(sig, "%s\x00%s\x00%s\x00%d\n", it.Name, it.Path, st.Err, len(st.Secrets))
+		// Who may see an item is part of what neighbours are shown: a change
+		// moves the index version, so none keeps a listing made before it.
+		fmt.Fprintf(sig, "%t %t", it.To.Restricted, it.To.Trusted)
+		for _, p := range it.To.Peers {
+			fmt.Fprintf(sig, " %s", p.Fingerprint)
+		}
+		fmt.Fprintln(sig)
 		t.tops = append(t.tops, -1)
 		if top != nil {
 			used[it.Path] = true
@@ -99,7 +106,7 @@ func (l *Library) rescan() (bool, error) {
 	l.hashMu.Unlock()
 	for p, r := range l.roots {
 		if !used[p] {
-			r.root.Close()
+			r.close()
 			delete(l.roots, p)
 		}
 	}
@@ -135,7 +142,7 @@ func (l *Library) rootFor(it Item) (*itemRoot, error) {
 				return r, nil
 			}
 		}
-		r.root.Close()
+		r.close()
 		delete(l.roots, it.Path)
 	}
 	root, err := os.OpenRoot(dir)
@@ -153,6 +160,9 @@ func (l *Library) rootFor(it Item) (*itemRoot, error) {
 		return nil, err
 	}
 	r := &itemRoot{root: root, dir: dir, single: single, id: id, real: real}
+	if folder, err := root.Open("."); err == nil {
+		r.folder = folder
+	}
 	l.roots[it.Path] = r
 	return r, nil
 }

@@ -257,8 +257,12 @@ type watchStatus struct {
 }
 
 // saveWatchStatus records which items are not watched (none: nil) for other
-// processes; a failure is only logged, since watching goes on regardless.
+// processes, unless the library is Transient; a failure is only logged,
+// since watching goes on regardless.
 func (l *Library) saveWatchStatus(unwatched map[string]string) {
+	if l.opts.Transient {
+		return
+	}
 	b, err := json.Marshal(watchStatus{PID: os.Getpid(), Since: time.Now().UTC(), Unwatched: unwatched})
 	if err == nil {
 		err = l.opts.DB.SetSetting(watchStatusKey, b)

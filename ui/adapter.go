@@ -28,7 +28,7 @@ func transferOf(t peer.TransferInfo) Transfer {
 
 func shareOf(s peer.ShareInfo) ShareItem {
 	return ShareItem{Name: s.Name, Path: s.Path, Dir: s.Dir, Files: s.Files, Bytes: s.Bytes,
-		HashedBytes: s.HashedBytes, Secrets: s.Secrets, Err: s.Err, Unwatched: s.Unwatched}
+		HashedBytes: s.HashedBytes, Secrets: s.Secrets, Err: s.Err, Unwatched: s.Unwatched, To: s.To}
 }
 
 // Self implements Engine.
@@ -158,6 +158,15 @@ func (a *Adapter) RescanShares() error { return a.e.RescanShares() }
 
 // RemoveShare implements Engine.
 func (a *Adapter) RemoveShare(pathOrName string) error { return a.e.RemoveShare(pathOrName) }
+
+// SetShareVisibility implements Engine.
+func (a *Adapter) SetShareVisibility(pathOrName string, v share.Visibility) error {
+	_, err := a.e.SetShareVisibility(pathOrName, v)
+	return err
+}
+
+// ChosenPeer implements Engine.
+func (a *Adapter) ChosenPeer(peerID string) (share.ChosenPeer, error) { return a.e.ChosenPeer(peerID) }
 
 // FindSecrets implements Engine.
 func (a *Adapter) FindSecrets(path string) []string {

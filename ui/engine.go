@@ -64,6 +64,12 @@ type Engine interface {
 	AddShares(paths ...string) ([]ShareItem, error)
 	// RemoveShare stops sharing an item, given by its path or name.
 	RemoveShare(pathOrName string) error
+	// SetShareVisibility changes who may see a shared item, given by its
+	// path or name.
+	SetShareVisibility(pathOrName string, v share.Visibility) error
+	// ChosenPeer pins an online neighbour, by the key it presents now, for
+	// a share kept for chosen neighbours.
+	ChosenPeer(peerID string) (share.ChosenPeer, error)
 	// RescanShares looks through every shared item again for changes the
 	// system did not report; it may take a while on a large share.
 	RescanShares() error
@@ -161,10 +167,11 @@ type ShareItem struct {
 	Dir         bool
 	Files       int
 	Bytes       int64
-	HashedBytes int64    // hashing progress; equal to Bytes when done
-	Secrets     []string // files excluded by the leak guard
-	Err         string   // why the item cannot be shared, if it cannot
-	Unwatched   string   // why changes to it are found only by periodic rescans, if so
+	HashedBytes int64            // hashing progress; equal to Bytes when done
+	Secrets     []string         // files excluded by the leak guard
+	Err         string           // why the item cannot be shared, if it cannot
+	Unwatched   string           // why changes to it are found only by periodic rescans, if so
+	To          share.Visibility // which neighbours may see it
 }
 
 // Transfer is one download.

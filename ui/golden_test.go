@@ -28,7 +28,8 @@ func populated() *fakeEngine {
 		{Name: "Music", Path: "/home/me/Music", Dir: true, Files: 340, Bytes: 2_100_000_000, HashedBytes: 2_100_000_000},
 		{Name: "Photos 2024", Path: "/home/me/Photos 2024", Dir: true, Files: 1200, Bytes: 8_000_000_000, HashedBytes: 2_000_000_000,
 			Secrets: []string{"Photos 2024/.env"}},
-		{Name: "taxes.pdf", Path: "/home/me/taxes.pdf", Files: 1, Bytes: 300_000, HashedBytes: 300_000},
+		{Name: "taxes.pdf", Path: "/home/me/taxes.pdf", Files: 1, Bytes: 300_000, HashedBytes: 300_000,
+			To: share.Visibility{Restricted: true, Trusted: true}},
 	}
 	f.transfers = []Transfer{
 		{ID: "t1", Name: "movie.mkv", PeerID: alice.ID, PeerName: alice.Name, Path: "movie.mkv", State: peer.TransferRunning,

@@ -146,11 +146,16 @@ func (w *Window) offerUpdated(o peer.Offer) {
 		}
 		return
 	case peer.OfferAccepted:
+		w.showReceiving(o)
 		return
 	}
 	if d, open := w.offerDialogs[o.ID]; open {
 		delete(w.offerDialogs, o.ID)
 		d.Hide()
+	}
+	if r, open := w.receiving[o.ID]; open {
+		delete(w.receiving, o.ID)
+		r.d.Hide()
 	}
 	switch o.State {
 	case peer.OfferDone:
@@ -215,4 +220,36 @@ func (w *Window) showOffer(o peer.Offer) {
 	w.offerDialogs[id] = d
 	d.Show()
 	d.Resize(fyne.NewSize(460, d.MinSize().Height))
+}
+
+// receivingView is the dialog that follows an accepted offer's transfer.
+type receivingView struct {
+	d      dialog.Dialog
+	status *widget.Label
+	bar    *widget.ProgressBar
+	hidden bool // the user hid it; it stays hidden until the offer ends
+}
+
+// showReceiving opens, or updates, the dialog of an offer being received.
+func (w *Window) showReceiving(o peer.Offer) {
+	r, open := w.receiving[o.ID]
+	if !open {
+		if _, asking := w.offerDialogs[o.ID]; asking {
+			delete(w.offerDialogs, o.ID) // accepted elsewhere (the policy)
+		}
+		r = &receivingView{status: widget.NewLabel(""), bar: widget.NewProgressBar()}
+		r.status.Wrapping = fyne.TextWrapWord
+		r.d = dialog.NewCustom("Receiving from "+o.From.Name, "Hide", container.NewVBox(r.status, r.bar), w.win)
+		r.d.SetOnClosed(func() { r.hidden = true })
+		w.receiving[o.ID] = r
+		r.d.Show()
+		r.d.Resize(fyne.NewSize(420, r.d.MinSize().Height))
+	}
+	if r.hidden {
+		return
+	}
+	r.status.SetText(fmt.Sprintf("%s of %s into %s", human.Bytes(o.Done), offerSummary(o), o.Dir))
+	if o.Bytes > 0 {
+		r.bar.SetValue(float64(o.Done) / float64(o.Bytes))
+	}
 }

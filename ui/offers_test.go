@@ -155,7 +155,7 @@ func TestSendRefusedShowsWhy(t *testing.T) {
 func TestSendToFromShares(t *testing.T) {
 	f := populated()
 	w := newTestWindow(t, f)
-	test.Tap(rowNamed(t, w, "taxes.pdf").buttons[1])
+	test.Tap(rowNamed(t, w, "taxes.pdf").buttons[2])
 	test.Tap(button(t, w, "Send"))
 	settle(w)
 	if want := []sendCall{{alice.ID, []string{"/home/me/taxes.pdf"}}}; !reflect.DeepEqual(f.offers.sends, want) {
@@ -170,4 +170,38 @@ func TestGoldenOffer(t *testing.T) {
 	o.From.Trusted = true
 	f.emit(Event{Kind: OfferUpdated, Offer: o})
 	test.AssertRendersToImage(t, "offer.png", w.Window().Canvas())
+}
+
+// An accepted offer (by the user or the policy) shows how much has arrived
+// until it ends; hidden, it stays hidden.
+func TestReceivingShowsProgress(t *testing.T) {
+	f := newFakeEngine()
+	w := newTestWindow(t, f)
+	o := anOffer(peer.OfferAccepted)
+	o.Done = 1_500_000
+	f.emit(Event{Kind: OfferUpdated, Offer: o})
+	if !hasText(w, "1.5 MB of 2 items · 5 files · 3.0 MB into /home/me/Downloads") {
+		t.Fatalf("no progress shown: %q", texts(w))
+	}
+	o.Done = 3_000_000
+	f.emit(Event{Kind: OfferUpdated, Offer: o})
+	if !hasText(w, "3.0 MB of 2 items · 5 files · 3.0 MB into /home/me/Downloads") {
+		t.Fatalf("progress not updated: %q", texts(w))
+	}
+	test.Tap(button(t, w, "Hide"))
+	o.Done = 3_001_000
+	f.emit(Event{Kind: OfferUpdated, Offer: o})
+	for _, b := range buttonTexts(w) {
+		if b == "Hide" {
+			t.Fatal("the hidden progress came back")
+		}
+	}
+	o.State = peer.OfferDone
+	test.AssertNotificationSent(t, fyne.NewNotification("Received from Alice's laptop",
+		"2 items · 5 files · 3.0 MB in /home/me/Downloads"), func() {
+		f.emit(Event{Kind: OfferUpdated, Offer: o})
+	})
+	if len(w.receiving) != 0 {
+		t.Errorf("%d receiving views left", len(w.receiving))
+	}
 }

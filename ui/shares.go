@@ -32,6 +32,7 @@ func newSharesView(w *Window) *sharesView {
 		func() int { return len(v.items) },
 		func() fyne.CanvasObject {
 			return newItemRow(true, widget.NewButtonWithIcon("", theme.DeleteIcon(), nil),
+				widget.NewButtonWithIcon("", theme.VisibilityIcon(), nil),
 				widget.NewButtonWithIcon("Send to…", theme.MailSendIcon(), nil))
 		},
 		v.updateRow,
@@ -112,14 +113,24 @@ func (v *sharesView) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	if n := len(it.Secrets); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d private %s left out", n, plural(n, "file", "files")))
 	}
+	if it.To.Restricted {
+		parts = append(parts, audienceText(it.To))
+	}
 	r.detail.SetText(strings.Join(parts, " · "))
+	eye := r.buttons[1]
+	if it.To.Restricted {
+		eye.SetIcon(theme.VisibilityOffIcon())
+	} else {
+		eye.SetIcon(theme.VisibilityIcon())
+	}
 	r.Refresh()
 	name := it.Path
 	if name == "" {
 		name = it.Name
 	}
 	r.on(0, func() { v.remove(name, it.Name) })
-	r.on(1, func() { v.w.sendShare(it) })
+	r.on(1, func() { v.chooseAudience(name, it) })
+	r.on(2, func() { v.w.sendShare(it) })
 }
 
 // rescan asks the engine to look through every share again, off the UI

@@ -54,6 +54,7 @@ type Window struct {
 
 	rowItems     map[*peerRow]widget.ListItemID // what each neighbours row shows, to find a drop's target
 	offerDialogs map[string]dialog.Dialog       // open offer dialogs, by offer id
+	receiving    map[string]*receivingView      // accepted offers being received, by offer id
 }
 
 type view int
@@ -80,6 +81,7 @@ func New(a fyne.App, e Engine) *Window {
 
 		rowItems:     map[*peerRow]widget.ListItemID{},
 		offerDialogs: map[string]dialog.Dialog{},
+		receiving:    map[string]*receivingView{},
 	}
 	w.search = widget.NewEntry()
 	w.search.SetPlaceHolder("Search every neighbour…")

@@ -9,24 +9,27 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"porch/share"
 )
 
-func (s *Server) selfInfo() Info {
+// selfInfo is this peer's Info as lib shows it: the totals count only what
+// the caller may see.
+func (s *Server) selfInfo(lib Library) Info {
 	in := s.opts.Self()
 	in.V = ProtocolVersion
 	in.ID = s.opts.Identity.ID
 	in.Fingerprint = s.opts.Identity.Fingerprint
-	in.Files, in.Bytes = s.opts.Library.Totals()
-	in.HashedBytes, _ = s.opts.Library.HashProgress()
-	in.Index = s.opts.Library.Version()
+	in.Files, in.Bytes = lib.Totals()
+	in.HashedBytes, _ = lib.HashProgress()
+	in.Index = lib.Version()
 	return in
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, s.selfInfo())
+	writeJSON(w, s.selfInfo(s.lib(r)))
 }
 
 // pageArgs parses path, cursor and limit of a listing request.
@@ -93,8 +96,9 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 	}
 	page := ListPage{Entries: []share.Entry{}}
 	i := 0
-	walk := func(fn func(share.Entry) error) error { return s.lib(r).Walk(p, fn) }
-	if wf, ok := s.lib(r).(walkerFrom); ok {
+	lib := s.lib(r)
+	walk := func(fn func(share.Entry) error) error { return lib.Walk(p, fn) }
+	if wf, ok := lib.(walkerFrom); ok {
 		// The entries before the page are passed over, not built.
 		i = start
 		walk = func(fn func(share.Entry) error) error { return wf.WalkFrom(p, start, fn) }
@@ -170,8 +174,9 @@ func (s *Server) has(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := hasReply{Has: []string{}}
+	lib := s.lib(r)
 	for _, c := range cids {
-		if s.lib(r).Has(c) {
+		if lib.Has(c) {
 			res.Has = append(res.Has, c)
 		}
 	}
@@ -205,7 +210,8 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.sendFile(w, r, func() (File, error) { return s.lib(r).Open(p) })
+	lib := s.lib(r)
+	s.sendFile(w, r, func() (File, error) { return lib.Open(p) })
 }
 
 func (s *Server) content(w http.ResponseWriter, r *http.Request) {
@@ -215,7 +221,8 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// faultContent: a test-only fault hook (build tag porchfault); otherwise it returns its arguments.
-	s.sendFile(w, r, func() (File, error) { return faultContent(s.lib(r).OpenContent(cid)) })
+	lib := s.lib(r)
+	s.sendFile(w, r, func() (File, error) { return faultContent(lib.OpenContent(cid)) })
 }
 
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
@@ -229,9 +236,6 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.slots.Release(fp)
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -247,8 +251,18 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 	w = bufWriter{bw, w}
 	var total int64
 	var hdr [8]byte
+	lib := s.lib(r)
+	if sr, ok := lib.(smallReader); ok {
+		bp := blockPool.Get().(*[]byte)
+		defer blockPool.Put(bp)
+		s.batchSmall(w, r, sr, cids, *bp)
+		return
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	for _, cid := range cids {
-		f, err := s.lib(r).OpenContent(cid)
+		f, err := lib.OpenContent(cid)
 		if err != nil {
 			binary.BigEndian.PutUint64(hdr[:], batchMissing)
 			if _, err := w.Write(hdr[:]); err != nil {
@@ -273,6 +287,49 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 			err = s.stream(w, r, f, buf, 0, size, 0)
 		}
 		f.Close()
+		if err != nil {
+			s.log.Debug("batch aborted", "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// blockPool holds the buffers batchSmall reads whole files into.
+var blockPool = sync.Pool{New: func() any { b := make([]byte, share.BlockSize); return &b }}
+
+// smallReader is a Library that reads a small file whole in one call
+// (share.View.ReadSmall), with fewer system calls than OpenContent.
+type smallReader interface {
+	ReadSmall(cid string, limit int64, buf []byte) ([]byte, int64, error)
+}
+
+// batchSmall writes the records of a batch response (after its header) for
+// a library that reads small files whole: the same records as batch's own
+// loop, each file read in one call and written with one deadline.
+func (s *Server) batchSmall(w http.ResponseWriter, r *http.Request, lib smallReader, cids []string, buf []byte) {
+	rc := http.NewResponseController(w)
+	var total int64
+	var hdr [8]byte
+	for _, cid := range cids {
+		data, _, err := lib.ReadSmall(cid, min(share.BlockSize, MaxBatchBytes-total), buf)
+		if err != nil || data == nil {
+			// Not shared, changed, or too large for a batch.
+			binary.BigEndian.PutUint64(hdr[:], batchMissing)
+			if _, err := w.Write(hdr[:]); err != nil {
+				return
+			}
+			continue
+		}
+		total += int64(len(data))
+		if err := s.bucket.Wait(r.Context(), len(data)); err != nil {
+			return
+		}
+		rc.SetWriteDeadline(time.Now().Add(s.stall))
+		binary.BigEndian.PutUint64(hdr[:], uint64(len(data)))
+		_, err = w.Write(hdr[:])
+		if err == nil {
+			_, err = w.Write(data)
+		}
 		if err != nil {
 			s.log.Debug("batch aborted", "err", err)
 			panic(http.ErrAbortHandler)

@@ -199,14 +199,6 @@ func (s *Server) offerCancel(w http.ResponseWriter, r *http.Request) {
 // it is not the server's own (an offer's grant).
 type libKey struct{}
 
-// lib returns the library r is served from.
-func (s *Server) lib(r *http.Request) Library {
-	if l, ok := r.Context().Value(libKey{}).(Library); ok {
-		return l
-	}
-	return s.opts.Library
-}
-
 // newGrantMux is the mux of what an offer's grant serves: the endpoints a
 // download uses, under /v1/offered/{id}/ instead of /v1/.
 func (s *Server) newGrantMux() *http.ServeMux {

@@ -64,9 +64,14 @@ type Hooks struct {
 
 // ServerOptions configure a Server. Zero fields take defaults.
 type ServerOptions struct {
-	Identity      *identity.Identity // required
-	Library       Library            // required
-	Self          func() Info        // name and port for /v1/info; id, fp, v and totals are filled in
+	Identity *identity.Identity // required
+	Library  Library            // required
+	// ViewFor returns the library as the caller whose client certificate
+	// has fingerprint fp may see it (items it may not see absent from every
+	// answer); it is called once per request and must be safe for
+	// concurrent use. Nil: every caller sees Library.
+	ViewFor       func(fp string) Library
+	Self          func() Info // name and port for /v1/info; id, fp, v and totals are filled in
 	Hooks         Hooks
 	UploadSlots   int   // concurrent file-bytes responses (default DefaultSlots)
 	MaxUpload     int64 // bytes per second shared by all uploads; <= 0 unlimited
@@ -235,6 +240,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func callerFP(r *http.Request) string { return identity.PeerFingerprint(*r.TLS) }
+
+// lib returns the library as the caller of r may see it: under
+// /v1/offered/{id}/, the offer's items (see offered), else the shares.
+func (s *Server) lib(r *http.Request) Library {
+	if l, ok := r.Context().Value(libKey{}).(Library); ok {
+		return l
+	}
+	if s.opts.ViewFor == nil {
+		return s.opts.Library
+	}
+	return s.opts.ViewFor(callerFP(r))
+}
 
 // fail answers err with its status code and a JSON error body.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -181,6 +181,13 @@ func TestE2EManyPeers(t *testing.T) {
 	}
 	if droppedRun > 0 {
 		t.Errorf("%d datagrams dropped at full socket buffers, want none", droppedRun)
+		for i := range n {
+			// The UDP sockets that dropped: local address, inode, drops.
+			b, _ := exec.Command("ip", "netns", "exec", tn.NS(i), "awk", `FNR > 1 && $NF > 0 { print FILENAME, $2, $10, $NF }`, "/proc/net/udp", "/proc/net/udp6").Output()
+			if len(b) > 0 {
+				t.Logf("%s: %s", tn.Name(i), b)
+			}
+		}
 	}
 	if silent > 10*time.Second {
 		t.Errorf("a silent departure was shown after %v, want within 10 s", silent.Round(time.Millisecond))

@@ -43,9 +43,11 @@ type command struct {
 var commands = []command{
 	{"serve", "", "run the peer engine without a window until SIGINT/SIGTERM",
 		[]flagSpec{{"max-upload", flagString, "RATE", "upload limit such as 20MB/s (default unlimited)"},
-			{"hidden", flagBool, "", "do not announce on the network (neighbours can still be added by address)"}},
+			{"hidden", flagBool, "", "do not announce on the network (neighbours can still be added by address)"},
+			acceptFlag},
 		cmdServe},
-	{"share add", "PATH...", "share files or folders", nil, cmdShareAdd},
+	{"share add", "PATH...", "share files or folders", []flagSpec{toFlag, waitFlag}, cmdShareAdd},
+	{"share set", "PATH...", "change who may see shared items (by path or shared name)", []flagSpec{toFlag, waitFlag}, cmdShareSet},
 	{"share rm", "PATH...", "stop sharing files or folders (by path or shared name)", nil, cmdShareRm},
 	{"share ls", "", "list what this machine shares", []flagSpec{jsonFlag}, cmdShareLs},
 	{"share rescan", "", "ask the running Porch to look through every share now", nil, cmdShareRescan},
@@ -59,6 +61,10 @@ var commands = []command{
 	{"trust ls", "", "list the trusted neighbours", []flagSpec{jsonFlag}, cmdTrustLs},
 	{"untrust", "PEER", "stop trusting a neighbour (by name or id prefix)", nil, cmdUntrust},
 	{"forget", "PEER", "forget the old key of a neighbour refused for a changed key, so its new key is accepted", []flagSpec{waitFlag}, cmdForget},
+	{"send", "PEER PATH...", "offer files or folders to a neighbour; it accepts or declines, then fetches them (exit 0 once it has them all); or send them to a LocalSend device",
+		[]flagSpec{waitFlag, pinFlag}, cmdSend},
+	{"fetch", "DEVICE", "download what a LocalSend device offers for download (LocalSend: Send → Share via link)",
+		[]flagSpec{waitFlag, pinFlag, {"to", flagString, "DIR", "destination folder (default: --downloads)"}}, cmdFetch},
 }
 
 var (

@@ -58,12 +58,21 @@ func cmdShareAdd(o *options) error {
 			}
 		}
 	}
-	items, err := cat.Add(o.args...)
+	v, err := o.visibility()
+	if err != nil {
+		return err
+	}
+	var items []share.Item
+	if v == nil {
+		items, err = cat.Add(o.args...)
+	} else {
+		items, err = cat.AddVisible(*v, o.args...)
+	}
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
-		fmt.Fprintf(o.stdout, "sharing %s as %q\n", it.Path, it.Name)
+		fmt.Fprintf(o.stdout, "sharing %s as %q with %s\n", it.Path, it.Name, it.To)
 	}
 	return nil
 }
@@ -112,11 +121,12 @@ func cmdShareLs(o *options) error {
 	}
 	type item struct {
 		share.Item
-		Unwatched string `json:"unwatched,omitempty"` // why a running Porch finds its changes by rescans only
+		Visibility string `json:"visibility"`          // who may see it, as --to takes it: everyone, trusted, names
+		Unwatched  string `json:"unwatched,omitempty"` // why a running Porch finds its changes by rescans only
 	}
 	items := []item{}
 	for _, it := range cat.Items() {
-		items = append(items, item{it, unwatched[it.Path]})
+		items = append(items, item{it, it.To.String(), unwatched[it.Path]})
 	}
 	if o.bool("json") {
 		return o.printJSON(items)
@@ -131,7 +141,7 @@ func cmdShareLs(o *options) error {
 		if it.Unwatched != "" {
 			note = fmt.Sprintf("not watched, rescanned every %v: %s", share.DefaultPoll, it.Unwatched)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Name, it.Path, note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Name, it.Path, "to "+it.Visibility, note)
 	}
 	return tw.Flush()
 }
@@ -171,6 +181,16 @@ func (o *options) clientEngine(ctx context.Context, want func(*peer.Engine) bool
 	if err != nil {
 		return nil, nil, err
 	}
+	// Every event may be the neighbour want waits for: look again at once
+	// rather than on a timer.
+	changed := make(chan struct{}, 1)
+	unsubscribe := eng.Subscribe(func(peer.Event) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer unsubscribe()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -180,16 +200,17 @@ func (o *options) clientEngine(ctx context.Context, want func(*peer.Engine) bool
 		}
 	}()
 	stop := func() { cancel(); <-done }
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		if want != nil && want(eng) {
-			break
-		}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for want == nil || !want(eng) {
 		select {
 		case <-ctx.Done():
 			stop()
 			return nil, nil, errStopped
-		case <-time.After(50 * time.Millisecond):
+		case <-deadline.C:
+			return eng, stop, nil
+		case <-changed:
+		case <-time.After(250 * time.Millisecond): // a change that sent no event
 		}
 	}
 	return eng, stop, nil

@@ -19,23 +19,8 @@ import (
 // PATH...` to one, and `porch fetch DEVICE` for what one offers for
 // download.
 
-var (
-	localSendFlags = []flagSpec{
-		{"localsend", flagBool, "", "speak LocalSend too (TCP and UDP 53317); --localsend=false turns it off"},
-		{"localsend-pin", flagString, "PIN", "PIN LocalSend senders must give (default: the one in the settings, at first none)"},
-	}
-	pinFlag      = flagSpec{"pin", flagString, "PIN", "the PIN the LocalSend device asks for"}
-	fetchCommand = command{"fetch", "DEVICE",
-		"download what a LocalSend device offers for download (LocalSend: Send → Share via link)",
-		[]flagSpec{waitFlag, pinFlag, {"to", flagString, "DIR", "destination folder (default: --downloads)"}}, cmdFetch}
-)
-
-func init() {
-	globalFlags = append(globalFlags, localSendFlags...)
-	sendCommand.flags = append(sendCommand.flags, pinFlag)
-	sendCommand.short += "; or send them to a LocalSend device"
-	commands = append(commands, fetchCommand)
-}
+// pinFlag is the PIN a LocalSend device asks for, for send and fetch.
+var pinFlag = flagSpec{"pin", flagString, "PIN", "the PIN the LocalSend device asks for"}
 
 // localSend says whether this command's engine speaks LocalSend: the
 // window, serve, and the commands that list or reach LocalSend devices,

@@ -8,24 +8,9 @@ import (
 	"porch/ui/human"
 )
 
-// sendCommand is `porch send PEER PATH...`: offer files and folders to a
-// neighbour and wait for it to take them.
-var sendCommand = command{"send", "PEER PATH...",
-	"offer files or folders to a neighbour; it accepts or declines, then fetches them (exit 0 once it has them all)",
-	[]flagSpec{waitFlag}, cmdSend}
-
 // acceptFlag is serve's --accept.
 var acceptFlag = flagSpec{"accept", flagString, "POLICY",
 	"which offers from neighbours to take: none (default here), trusted, all; ask needs the window, so it declines here too"}
-
-func init() {
-	commands = append(commands, sendCommand)
-	for i := range commands {
-		if commands[i].name == "serve" {
-			commands[i].flags = append(commands[i].flags, acceptFlag)
-		}
-	}
-}
 
 // acceptPolicy reads --accept ("" when it is not given).
 func (o *options) acceptPolicy() (peer.AcceptPolicy, error) {
