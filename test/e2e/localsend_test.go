@@ -369,6 +369,47 @@ func TestE2ELocalSendCancel(t *testing.T) {
 	}
 }
 
+// TestE2ELocalSendLarge moves one large file each way between porch and a LocalSend 1.18 peer
+// (64 MiB, or PORCH_E2E_LS_MB) and logs the speeds; the bytes must arrive identical.
+func TestE2ELocalSendLarge(t *testing.T) {
+	needPorch(t)
+	lsBin := lsPeerBinary(t)
+	mb := 64
+	if v := os.Getenv("PORCH_E2E_LS_MB"); v != "" {
+		fmt.Sscan(v, &mb)
+	}
+	n := newTestNet(t, 2)
+	file := filepath.Join(t.TempDir(), "large.bin")
+	writeBytes(t, file, mb<<20)
+	bobDir := filepath.Join(n.Dir(1), "received")
+	os.MkdirAll(bobDir, 0o755)
+	alice := n.Start(t, 0, "serve", "--accept", "all")
+	n.Exec(t, 1, "localsendpeer", nil, lsBin, "serve", "--mode", "1.18", "--iface", netns.Iface, "--alias", "LS Bob", "--dir", bobDir)
+	if !netns.WaitFor(t, 20*time.Second, func() bool {
+		out, _, _ := n.Run(t, 0, "peers", "--json", "--wait", "1s", "--data", n.Data(0))
+		return strings.Contains(out, "LS Bob")
+	}) {
+		t.Fatal("porch peers never listed the LocalSend peer")
+	}
+	fp := lsFingerprintOf(alice.Stderr())
+	t0 := time.Now()
+	if _, errOut, code := n.Run(t, 0, "send", "LS Bob", file, "--data", n.Data(0)); code != 0 {
+		t.Fatalf("porch send: exit %d\n%s", code, errOut)
+	}
+	sendTook := time.Since(t0)
+	sameFile(t, file, filepath.Join(bobDir, "large.bin"))
+	t0 = time.Now()
+	out, _, _ := n.Net.Run(t, 1, nil, lsBin, "send", "--mode", "1.18", "--to", n.Addr(0)+":53317", "--fp", fp, file)
+	recvTook := time.Since(t0)
+	if ev, _ := lsEvent(out, func(ev map[string]any) bool { return ev["event"] == "sent" }); ev["status"] != 200.0 {
+		t.Fatalf("sending to porch: %v", ev)
+	}
+	sameFile(t, file, filepath.Join(n.Downloads(0), "large.bin"))
+	t.Logf("%d MiB: porch send (hashing included) %v, %.0f MB/s; received by porch serve %v, %.0f MB/s (the peer reads the file whole first)",
+		mb, sendTook.Round(time.Millisecond), float64(mb<<20)/sendTook.Seconds()/1e6,
+		recvTook.Round(time.Millisecond), float64(mb<<20)/recvTook.Seconds()/1e6)
+}
+
 // lsFingerprintOf reads the fingerprint porch serve logs when LocalSend starts.
 func lsFingerprintOf(log string) string {
 	for _, line := range strings.Split(log, "\n") {
