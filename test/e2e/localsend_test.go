@@ -391,7 +391,10 @@ func TestE2ELocalSendLarge(t *testing.T) {
 	}) {
 		t.Fatal("porch peers never listed the LocalSend peer")
 	}
-	fp := lsFingerprintOf(alice.Stderr())
+	var fp string
+	if !netns.WaitFor(t, 10*time.Second, func() bool { fp = lsFingerprintOf(alice.Stderr()); return fp != "" }) {
+		t.Fatalf("alice logged no LocalSend fingerprint:\n%s", netns.Tail(alice.Stderr(), 10))
+	}
 	t0 := time.Now()
 	if _, errOut, code := n.Run(t, 0, "send", "LS Bob", file, "--data", n.Data(0)); code != 0 {
 		t.Fatalf("porch send: exit %d\n%s", code, errOut)
