@@ -440,3 +440,53 @@ func TestSendToBusyReceiver(t *testing.T) {
 		<-d
 	}
 }
+
+// A send withdrawn while the receiver fetches leaves its verified part; the
+// same file sent again resumes from there and arrives whole.
+func TestSendResumesAfterWithdrawal(t *testing.T) {
+	b := newBus()
+	data := make([]byte, 12*share.BlockSize+5)
+	rand.NewChaCha8([32]byte{5}).Read(data)
+	src := writeFile(t, t.TempDir(), "film.bin", data)
+	// A slow upload leaves time to withdraw in the middle.
+	alice, bob := pairOfEngines(t, b, func(o *Options) { o.MaxUpload = 4 << 20 }, func(o *Options) { o.Accept = AcceptAll })
+	events, cancelEv := offerEvents(bob.Engine)
+	defer cancelEv()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := alice.Send(ctx, bob.ID(), []string{src}, nil); done <- err }()
+	var first Offer
+	for first.Done < 3*share.BlockSize {
+		first = <-events
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the withdrawn send: %v", err)
+	}
+	waitFor(t, "bob's fetch stopped", func() bool { return bob.Offers()[0].State == OfferCancelled })
+	if _, err := os.Stat(filepath.Join(bob.Settings().DownloadDir, "film.bin")); err == nil {
+		t.Fatal("a withdrawn file got its final name")
+	}
+
+	resumedAt := int64(-1)
+	go func() { _, err := alice.Send(context.Background(), bob.ID(), []string{src}, nil); done <- err }()
+	for {
+		o := <-events
+		if o.ID == first.ID {
+			continue
+		}
+		if resumedAt < 0 && o.State == OfferAccepted && o.Done > 0 {
+			resumedAt = o.Done
+		}
+		if o.State.Final() {
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	checkReceived(t, bob.Settings().DownloadDir, map[string][]byte{"film.bin": data})
+	if resumedAt < 2*share.BlockSize {
+		t.Errorf("the second send started at %d bytes, want the %d verified before", resumedAt, 2*share.BlockSize)
+	}
+}

@@ -80,7 +80,7 @@ func sampleOffer(from string, trusted bool) Offer {
 
 // offerEvents collects OfferUpdated events.
 func offerEvents(e *Engine) (<-chan Offer, func()) {
-	ch := make(chan Offer, 64)
+	ch := make(chan Offer, 1024)
 	cancel := e.Subscribe(func(ev Event) {
 		if ev.Kind == OfferUpdated {
 			ch <- ev.Offer
