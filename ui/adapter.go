@@ -8,14 +8,17 @@ import (
 )
 
 // Adapter presents a *peer.Engine as the window's [Engine]. It holds no
-// state of its own: settings live in the engine, under its data folder. It
-// is safe for concurrent use.
+// state of its own but the PINs given for LocalSend devices: settings live
+// in the engine, under its data folder. It is safe for concurrent use.
 type Adapter struct {
-	e *peer.Engine
+	e    *peer.Engine
+	pins devicePINs // the PINs LocalSend devices asked for, given in the window
 }
 
 // NewAdapter wraps an engine.
-func NewAdapter(e *peer.Engine) *Adapter { return &Adapter{e: e} }
+func NewAdapter(e *peer.Engine) *Adapter {
+	return &Adapter{e: e, pins: devicePINs{m: map[string]string{}}}
+}
 
 func peerOf(p peer.PeerInfo) Peer {
 	return Peer{ID: p.ID, Name: p.Name, Online: p.Online, Files: p.Files, Bytes: p.Bytes, Addrs: p.Addrs, KeyChanged: p.KeyChanged, Index: p.Index, Trusted: p.Trusted}

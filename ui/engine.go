@@ -106,6 +106,9 @@ type Engine interface {
 	// and Download true) offers for download into the download folder,
 	// and returns the number of files and bytes kept.
 	Fetch(ctx context.Context, peerID string) (files int, bytes int64, err error)
+	// SetDevicePIN sets the PIN Send and Fetch give a LocalSend device
+	// that asks for one ("" for none), until the window closes.
+	SetDevicePIN(peerID, pin string)
 }
 
 // Peer is one computer on the network as the window shows it.

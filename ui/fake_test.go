@@ -48,7 +48,8 @@ type fakeEngine struct {
 	savedSets  []Settings
 	addedPeers []string
 	offers     offerFake
-	fetched    []string // LocalSend devices fetched from
+	fetched    []string          // LocalSend devices fetched from
+	pins       map[string]string // PINs given for LocalSend devices
 }
 
 func newFakeEngine() *fakeEngine {

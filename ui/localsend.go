@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -23,6 +24,26 @@ import (
 
 // localSendPrefix starts the Peer ID of a LocalSend device.
 const localSendPrefix = "localsend:"
+
+// devicePINs are the PINs given for LocalSend devices, by Peer ID; mu
+// guards m.
+type devicePINs struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (d *devicePINs) get(id string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m[id]
+}
+
+// SetDevicePIN implements Engine.
+func (a *Adapter) SetDevicePIN(peerID, pin string) {
+	a.pins.mu.Lock()
+	defer a.pins.mu.Unlock()
+	a.pins.m[peerID] = strings.TrimSpace(pin)
+}
 
 // devices lists the engine's LocalSend devices as Peers.
 func (a *Adapter) devices() []Peer {
@@ -56,9 +77,7 @@ func (a *Adapter) sendToDevice(ctx context.Context, d localsend.Device, paths []
 	if progress != nil {
 		progress(peer.SendProgress{State: peer.OfferPending})
 	}
-	// The window gives no PIN: a device that asks for one refuses, and
-	// the error says so (porch send --pin gives one).
-	return a.e.SendToDevice(ctx, d, paths, "", func(p peer.GetProgress) {
+	return a.e.SendToDevice(ctx, d, paths, a.pins.get(localSendPrefix+d.Fingerprint), func(p peer.GetProgress) {
 		if progress != nil {
 			progress(peer.SendProgress{State: peer.OfferAccepted, Done: p.Done, Total: p.Total})
 		}
@@ -71,7 +90,7 @@ func (a *Adapter) Fetch(ctx context.Context, peerID string) (int, int64, error) 
 	if !ok || d.Fingerprint == "" {
 		return 0, 0, fmt.Errorf("not a LocalSend device on the network")
 	}
-	res, err := a.e.FetchFromDevice(ctx, d, a.e.Settings().DownloadDir, "", nil)
+	res, err := a.e.FetchFromDevice(ctx, d, a.e.Settings().DownloadDir, a.pins.get(peerID), nil)
 	return len(res.Files), res.Bytes, err
 }
 
@@ -115,7 +134,10 @@ func (w *Window) showDevice(p Peer) {
 	sub := widget.NewLabel(deviceDetail(p) + " · " + strings.Join(p.Addrs, ", "))
 	hint := widget.NewLabel("Drop files or folders onto " + p.Name + " in the list to send them.")
 	hint.Wrapping = fyne.TextWrapWord
-	box := container.NewVBox(title, sub, hint)
+	pin := widget.NewEntry()
+	pin.SetPlaceHolder("PIN, if " + p.Name + " asks for one")
+	pin.OnChanged = func(s string) { w.eng.SetDevicePIN(p.ID, s) }
+	box := container.NewVBox(title, sub, hint, pin)
 	if p.Download {
 		box.Add(widget.NewButtonWithIcon("Fetch what "+p.Name+" offers", theme.DownloadIcon(), func() { w.fetchFrom(p) }))
 	}

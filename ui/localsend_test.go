@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"porch/peer"
 )
@@ -20,6 +21,15 @@ func (f *fakeEngine) Fetch(_ context.Context, peerID string) (int, int64, error)
 	defer f.mu.Unlock()
 	f.fetched = append(f.fetched, peerID)
 	return 2, 2048, nil
+}
+
+func (f *fakeEngine) SetDevicePIN(peerID, pin string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pins == nil {
+		f.pins = map[string]string{}
+	}
+	f.pins[peerID] = pin
 }
 
 var phone = Peer{ID: localSendPrefix + "AB12", Name: "Pixel", Online: true, Addrs: []string{"10.0.0.7"},
@@ -61,6 +71,14 @@ func TestLocalSendDeviceListedAndSentTo(t *testing.T) {
 	settle(w)
 	if !hasText(w, "Drop files or folders onto Pixel in the list to send them.") {
 		t.Fatalf("the device's pane: %q", texts(w))
+	}
+	for _, o := range objects(w) {
+		if e, ok := o.(*widget.Entry); ok && e.PlaceHolder == "PIN, if Pixel asks for one" {
+			test.Type(e, "4321")
+		}
+	}
+	if f.pins[phone.ID] != "4321" {
+		t.Errorf("the PIN typed for the device: %q", f.pins[phone.ID])
 	}
 	test.Tap(button(t, w, "Fetch what Pixel offers"))
 	settle(w)
