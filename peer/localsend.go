@@ -209,6 +209,7 @@ func (e *Engine) runNode(ctx context.Context) error {
 			Ended:    e.localSendEnded,
 		},
 		Changed: e.localSendChanged,
+		Ignore:  func(i localsend.Info) bool { return i.DeviceModel == localsend.DeviceModel },
 		Logger:  e.log,
 	})
 	if err != nil {

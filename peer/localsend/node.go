@@ -31,7 +31,12 @@ type NodeOptions struct {
 	Server    ServerOptions  // Cert and Seen are set by the node
 	// Changed is called (on a node goroutine) when the device list changed.
 	Changed func()
-	Logger  *slog.Logger
+	// Ignore, when set, says which devices to neither answer nor list
+	// (a Porch leaves out other Porches: they meet over Porch's own
+	// protocol, and answering them all would cost a TLS handshake per
+	// pair of peers for nothing).
+	Ignore func(Info) bool
+	Logger *slog.Logger
 }
 
 // Node is this machine on LocalSend's network: its server on Listeners,
@@ -149,7 +154,7 @@ func (n *Node) Close() {
 // fails); any device heard is verified over HTTPS before it is listed.
 func (n *Node) heard(ctx context.Context, h Heard) {
 	self := n.srv.Self()
-	if equalFold(h.Info.Fingerprint, self.Fingerprint) {
+	if equalFold(h.Info.Fingerprint, self.Fingerprint) || n.opts.Ignore != nil && n.opts.Ignore(h.Info) {
 		return
 	}
 	select {
@@ -217,6 +222,9 @@ func (n *Node) known(fp string, at netip.Addr) bool {
 
 // add lists or refreshes a verified device.
 func (n *Node) add(d Device) {
+	if n.opts.Ignore != nil && n.opts.Ignore(d.Info) {
+		return
+	}
 	d.Fingerprint = strings.ToUpper(d.Fingerprint)
 	d.Announce, d.Announcement = nil, nil
 	n.mu.Lock()
