@@ -413,6 +413,40 @@ func TestE2ELocalSendLarge(t *testing.T) {
 		recvTook.Round(time.Millisecond), float64(mb<<20)/recvTook.Seconds()/1e6)
 }
 
+// TestE2ELocalSendOneShot: with no porch serve running, porch peers and porch send take part on
+// LocalSend's network themselves for the time they run.
+func TestE2ELocalSendOneShot(t *testing.T) {
+	needPorch(t)
+	lsBin := lsPeerBinary(t)
+	n := newTestNet(t, 2)
+	file := filepath.Join(t.TempDir(), "note.txt")
+	writeBytes(t, file, 1234)
+	bobDir := filepath.Join(n.Dir(1), "received")
+	os.MkdirAll(bobDir, 0o755)
+	bob := n.Exec(t, 1, "localsendpeer", nil, lsBin, "serve", "--mode", "1.18", "--iface", netns.Iface, "--alias", "LS Bob", "--dir", bobDir)
+	if !netns.WaitFor(t, 10*time.Second, func() bool {
+		_, ok := lsEvent(bob.Stdout(), func(ev map[string]any) bool { return ev["event"] == "announced" && ev["n"] == 3.0 })
+		return ok
+	}) {
+		t.Fatalf("the LocalSend peer never announced itself:\n%s", bob.Stdout())
+	}
+	out, _, code := n.Run(t, 0, "peers", "--json", "--wait", "3s")
+	var all []lsDevice
+	decodeArray(t, out, "peers", &all)
+	if code != 0 || len(all) != 1 || all[0].Name != "LS Bob" || all[0].Kind != "localsend" {
+		t.Fatalf("porch peers alone: exit %d, %+v", code, all)
+	}
+	if _, errOut, code := n.Run(t, 0, "send", "LS Bob", file); code != 0 {
+		t.Fatalf("porch send alone: exit %d\n%s", code, errOut)
+	}
+	sameFile(t, file, filepath.Join(bobDir, "note.txt"))
+	// While they ran, the LocalSend peer listed the one-shot porch, as a desktop.
+	ev, ok := lsEvent(bob.Stdout(), func(ev map[string]any) bool { return ev["event"] == "device" && ev["via"] == "register" })
+	if !ok || ev["deviceType"] != "desktop" {
+		t.Errorf("the LocalSend peer did not list the one-shot porch: %v", ev)
+	}
+}
+
 // lsFingerprintOf reads the fingerprint porch serve logs when LocalSend starts.
 func lsFingerprintOf(log string) string {
 	for _, line := range strings.Split(log, "\n") {
