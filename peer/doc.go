@@ -21,6 +21,13 @@
 // none), and the user answers pending ones with AcceptOffer and
 // DeclineOffer; OfferUpdated events report them.
 //
+// LocalSend (localsend.go, with the protocol in peer/localsend) runs beside
+// Porch's own protocol when Options.LocalSend is set: LocalSend devices are
+// listed (LocalSendDevices, DevicesChanged events), sent to (SendToDevice),
+// fetched from (FetchFromDevice), and what they send is an offer like any
+// other; text messages come as MessageReceived events. Its settings
+// (LocalSendSettings: off, PIN) are kept apart from Settings.
+//
 // The package knows nothing of any GUI: the window and the command line are
 // two faces over the same Engine methods and events.
 package peer

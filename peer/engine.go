@@ -55,7 +55,15 @@ type Options struct {
 	// Prompt says a user can answer offers (the window): the policy
 	// defaults to ask instead of none, and ask waits for the answer.
 	Prompt bool
-	Logger *slog.Logger
+	// LocalSend speaks LocalSend too (see localsend.go), unless the
+	// settings turn it off: a serving engine fully, a ClientOnly one (porch
+	// peers, porch send) to list and reach devices. LocalSendPIN, when set,
+	// is the PIN LocalSend senders must give for this run; LocalSendPort
+	// replaces 53317 (tests).
+	LocalSend     bool
+	LocalSendPIN  string
+	LocalSendPort int
+	Logger        *slog.Logger
 
 	// Discovery makes the Discoverer that announces self (visible at first
 	// when announce is true) and reports neighbours; nil means mDNS
@@ -123,6 +131,8 @@ const (
 	SettingsChanged                      // Settings() changed (and with it, perhaps, the display name)
 	PairRequested                        // Event.Peer asks this machine's user to compare the pairing code
 	OfferUpdated                         // Event.Offer arrived, was decided, progressed or ended
+	MessageReceived                      // Event.Message is a text message a LocalSend device sent
+	DevicesChanged                       // LocalSendDevices() changed
 )
 
 // Event is a change the engine reports to subscribers.
@@ -131,6 +141,7 @@ type Event struct {
 	Peer     PeerInfo     // for the Peer kinds
 	Transfer TransferInfo // for TransferUpdated
 	Offer    Offer        // for OfferUpdated
+	Message  Message      // for MessageReceived
 }
 
 // lifeState is where an engine is in its life: created by New, running in
@@ -173,6 +184,7 @@ type Engine struct {
 	offers  *offerBook  // offers received
 	recv    recvCancels // Porch offers being decided or received
 	grants  grants      // offers being sent
+	ls      *lsPart     // LocalSend (localsend.go)
 	conf    settingsStore
 	probe   probeTiming
 	stats   struct{ probesSent, infoServed atomic.Uint64 } // logged at debug level by liveness
@@ -246,6 +258,9 @@ func New(opts Options) (_ *Engine, err error) {
 	e.peers = newTable(e.id.ID)
 	e.settings = e.initialSettings()
 	e.xfers = loadTransfers(e)
+	if err = e.initLocalSend(); err != nil {
+		return nil, fmt.Errorf("LocalSend: %w", err)
+	}
 	self := discovery.Announcement{ID: e.id.ID, Name: e.settings.Name, Fingerprint: e.id.Fingerprint}
 	if !opts.ClientOnly {
 		e.lib, err = share.OpenLibrary(share.LibraryOptions{
@@ -462,6 +477,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	if !e.opts.ClientOnly {
 		start("liveness", func() error { e.liveness(life); return nil })
+	}
+	if e.opts.LocalSend {
+		start("LocalSend", func() error { e.runLocalSend(life); return nil })
 	}
 	<-life.Done()
 	e.lifeMu.Lock()

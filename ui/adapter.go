@@ -8,14 +8,17 @@ import (
 )
 
 // Adapter presents a *peer.Engine as the window's [Engine]. It holds no
-// state of its own: settings live in the engine, under its data folder. It
-// is safe for concurrent use.
+// state of its own but the PINs given for LocalSend devices: settings live
+// in the engine, under its data folder. It is safe for concurrent use.
 type Adapter struct {
-	e *peer.Engine
+	e    *peer.Engine
+	pins devicePINs // the PINs LocalSend devices asked for, given in the window
 }
 
 // NewAdapter wraps an engine.
-func NewAdapter(e *peer.Engine) *Adapter { return &Adapter{e: e} }
+func NewAdapter(e *peer.Engine) *Adapter {
+	return &Adapter{e: e, pins: devicePINs{m: map[string]string{}}}
+}
 
 func peerOf(p peer.PeerInfo) Peer {
 	return Peer{ID: p.ID, Name: p.Name, Online: p.Online, Files: p.Files, Bytes: p.Bytes, Addrs: p.Addrs, KeyChanged: p.KeyChanged, Index: p.Index, Trusted: p.Trusted}
@@ -44,7 +47,7 @@ func (a *Adapter) Peers() []Peer {
 	for _, p := range a.e.Peers() {
 		out = append(out, peerOf(p))
 	}
-	return out
+	return append(out, a.devices()...)
 }
 
 // Subscribe implements Engine.
@@ -67,6 +70,10 @@ func (a *Adapter) Subscribe(fn func(Event)) func() {
 			fn(Event{Kind: PairRequested, Peer: peerOf(ev.Peer)})
 		case peer.OfferUpdated:
 			fn(Event{Kind: OfferUpdated, Offer: ev.Offer})
+		case peer.MessageReceived:
+			fn(Event{Kind: MessageReceived, Message: ev.Message})
+		case peer.DevicesChanged:
+			fn(Event{Kind: DevicesChanged})
 		}
 	})
 }
@@ -197,16 +204,27 @@ func (a *Adapter) Cancel(id string) error { return a.e.CancelTransfer(id) }
 // Settings implements Engine.
 func (a *Adapter) Settings() Settings {
 	s := a.e.Settings()
-	return Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload, Accept: s.Accept}
+	ls := a.e.LocalSendSettings()
+	return Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload, Accept: s.Accept,
+		LocalSendOff: ls.Off, LocalSendPIN: ls.PIN}
 }
 
 // SetSettings implements Engine.
 func (a *Adapter) SetSettings(s Settings) error {
-	return a.e.SetSettings(peer.Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload, Accept: s.Accept})
+	if err := a.e.SetSettings(peer.Settings{Name: s.Name, DownloadDir: s.DownloadDir, Visible: s.Visible, MaxUpload: s.MaxUpload, Accept: s.Accept}); err != nil {
+		return err
+	}
+	if ls := (peer.LocalSendSettings{Off: s.LocalSendOff, PIN: s.LocalSendPIN}); ls != a.e.LocalSendSettings() {
+		return a.e.SetLocalSendSettings(ls)
+	}
+	return nil
 }
 
 // Send implements Engine.
 func (a *Adapter) Send(ctx context.Context, peerID string, paths []string, progress func(peer.SendProgress)) error {
+	if d, ok := a.device(peerID); ok {
+		return a.sendToDevice(ctx, d, paths, progress)
+	}
 	_, err := a.e.Send(ctx, peerID, paths, progress)
 	return err
 }

@@ -110,6 +110,14 @@ type Engine interface {
 	// AcceptOffer and DeclineOffer answer an offer a neighbour made.
 	AcceptOffer(id string) error
 	DeclineOffer(id string) error
+
+	// Fetch downloads what a LocalSend device (a Peer with LocalSend set
+	// and Download true) offers for download into the download folder,
+	// and returns the number of files and bytes kept.
+	Fetch(ctx context.Context, peerID string) (files int, bytes int64, err error)
+	// SetDevicePIN sets the PIN Send and Fetch give a LocalSend device
+	// that asks for one ("" for none), until the window closes.
+	SetDevicePIN(peerID, pin string)
 }
 
 // Peer is one computer on the network as the window shows it.
@@ -123,6 +131,13 @@ type Peer struct {
 	KeyChanged bool   // its key differs from the one seen before
 	Index      uint64 // version of its index: what it lists may differ only when this changes (0: not told)
 	Trusted    bool   // paired with, and still presenting the key it had then
+
+	// A LocalSend device (its ID is "localsend:" and its fingerprint):
+	// it can be sent to, not browsed.
+	LocalSend   bool
+	DeviceType  string // mobile, desktop, web, headless or server
+	DeviceModel string
+	Download    bool // it offers files for download (Fetch)
 }
 
 // EventKind says what an [Event] is about.
@@ -138,6 +153,8 @@ const (
 	SettingsChanged                      // Settings() or Self() changed
 	PairRequested                        // Event.Peer asks to compare the pairing code
 	OfferUpdated                         // Event.Offer arrived, was decided, progressed or ended
+	MessageReceived                      // Event.Message is a text message from a LocalSend device
+	DevicesChanged                       // the LocalSend devices among Peers() changed
 )
 
 // Event is one change reported by the engine.
@@ -145,7 +162,8 @@ type Event struct {
 	Kind     EventKind
 	Peer     Peer
 	Transfer Transfer
-	Offer    peer.Offer // for OfferUpdated
+	Offer    peer.Offer   // for OfferUpdated
+	Message  peer.Message // for MessageReceived
 }
 
 // SearchResult is one file found on one or more neighbours.
@@ -193,4 +211,7 @@ type Settings struct {
 	Visible     bool              // announce this computer on the network
 	MaxUpload   int64             // bytes per second; 0 means unlimited
 	Accept      peer.AcceptPolicy // which offers from neighbours are taken without asking
+
+	LocalSendOff bool   // do not speak LocalSend
+	LocalSendPIN string // PIN LocalSend senders must give; "" for none
 }

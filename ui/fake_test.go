@@ -50,6 +50,8 @@ type fakeEngine struct {
 	savedSets  []Settings
 	addedPeers []string
 	offers     offerFake
+	fetched    []string          // LocalSend devices fetched from
+	pins       map[string]string // PINs given for LocalSend devices
 }
 
 func newFakeEngine() *fakeEngine {

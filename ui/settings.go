@@ -73,12 +73,19 @@ func (w *Window) ShowSettings() {
 	}
 	accept := widget.NewSelect(acceptLabels, nil)
 	accept.SetSelected(acceptLabel(s.Accept))
+	lsOn := widget.NewCheck("LocalSend devices can see this computer and send to it (TCP and UDP 53317)", nil)
+	lsOn.SetChecked(!s.LocalSendOff)
+	lsPIN := widget.NewEntry()
+	lsPIN.SetPlaceHolder("None")
+	lsPIN.SetText(s.LocalSendPIN)
 	items := []*widget.FormItem{
 		widget.NewFormItem("Display name", name),
 		widget.NewFormItem("Download folder", container.NewBorder(nil, nil, nil, browse, dir)),
 		widget.NewFormItem("Visibility", visible),
 		widget.NewFormItem("Upload limit", limit),
 		widget.NewFormItem("Files sent to you", accept),
+		widget.NewFormItem("LocalSend", lsOn),
+		widget.NewFormItem("LocalSend PIN", lsPIN),
 	}
 	items[3].HintText = "Leave empty for no limit"
 	d := dialog.NewForm("Settings", "Save", "Cancel", items, func(ok bool) {
@@ -92,6 +99,9 @@ func (w *Window) ShowSettings() {
 			Visible:     visible.Checked,
 			MaxUpload:   rate,
 			Accept:      acceptPolicies[accept.Selected],
+
+			LocalSendOff: !lsOn.Checked,
+			LocalSendPIN: strings.TrimSpace(lsPIN.Text),
 		}
 		if err := w.eng.SetSettings(ns); err != nil {
 			w.showError(fmt.Errorf("cannot save settings: %v", err))

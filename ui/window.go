@@ -238,6 +238,10 @@ func (w *Window) handle(ev Event) {
 		w.pair(ev.Peer, true)
 	case OfferUpdated:
 		w.offerUpdated(ev.Offer)
+	case MessageReceived:
+		w.showMessage(ev.Message)
+	case DevicesChanged:
+		w.devicesChanged()
 	}
 }
 
@@ -324,6 +328,10 @@ func (w *Window) onNeighbourSelected(id widget.ListItemID) {
 		return
 	}
 	w.view, w.selected = viewPeer, p.ID
+	if p.LocalSend {
+		w.showDevice(p)
+		return
+	}
 	w.browse.open(p)
 	w.setContent(w.browse.root)
 }
@@ -414,6 +422,10 @@ func (w *Window) updatePeerRow(id widget.ListItemID, o fyne.CanvasObject) {
 		return
 	}
 	p := w.peers[id-1]
+	if p.LocalSend {
+		row.set(theme.MailSendIcon(), p.Name, deviceDetail(p), true)
+		return
+	}
 	detail := human.Summary(p.Files, p.Bytes)
 	if !p.Online {
 		detail = "offline · " + detail

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 	// Built before netns.Main re-executes anything: the build may need the module proxy.
 	code := netns.Main(m, buildPorch)
 	removeFaultBinary()
+	removeLSPeer()
 	os.Exit(code)
 }
 

@@ -39,9 +39,11 @@ var globalFlags = []flagSpec{
 	{"data", flagString, "DIR", "all state: identity, shares, hash cache, settings (default: the user's config dir)/porch"},
 	{"name", flagString, "NAME", "display name shown to neighbours (default: the host name)"},
 	{"listen", flagString, "HOST:PORT", fmt.Sprintf("address to serve on (default :%d, or a free port if taken)", defaultPort)},
-	{"iface", flagList, "NAME", "network interface for mDNS (repeatable; default: every multicast-capable interface that is up)"},
+	{"iface", flagList, "NAME", "network interface for mDNS and LocalSend (repeatable; default: every multicast-capable interface that is up)"},
 	{"peer", flagList, "HOST:PORT", "a neighbour reached without mDNS (repeatable)"},
 	{"downloads", flagString, "DIR", "where downloads land (default: the download folder in the settings, at first ~/Downloads)"},
+	{"localsend", flagBool, "", "speak LocalSend too (TCP and UDP 53317); --localsend=false turns it off"},
+	{"localsend-pin", flagString, "PIN", "PIN LocalSend senders must give (default: the one in the settings, at first none)"},
 	{"verbose", flagBool, "", "debug logging on stderr"},
 	{"help", flagBool, "", "show help for the command"},
 }

@@ -63,8 +63,10 @@ var commands = []command{
 	{"trust ls", "", "list the trusted neighbours", []flagSpec{jsonFlag}, cmdTrustLs},
 	{"untrust", "PEER", "stop trusting a neighbour (by name or id prefix)", nil, cmdUntrust},
 	{"forget", "PEER", "forget the old key of a neighbour refused for a changed key, so its new key is accepted", []flagSpec{waitFlag}, cmdForget},
-	{"send", "PEER PATH...", "offer files or folders to a neighbour; it accepts or declines, then fetches them (exit 0 once it has them all)",
-		[]flagSpec{waitFlag}, cmdSend},
+	{"send", "PEER PATH...", "offer files or folders to a neighbour; it accepts or declines, then fetches them (exit 0 once it has them all); or send them to a LocalSend device",
+		[]flagSpec{waitFlag, pinFlag}, cmdSend},
+	{"fetch", "DEVICE", "download what a LocalSend device offers for download (LocalSend: Send → Share via link)",
+		[]flagSpec{waitFlag, pinFlag, {"to", flagString, "DIR", "destination folder (default: --downloads)"}}, cmdFetch},
 }
 
 var (
@@ -315,6 +317,9 @@ func (o *options) engine(clientOnly bool) (*peer.Engine, error) {
 		Accept:      accept,
 		Prompt:      o.cmd == nil, // the window asks about offers
 		Logger:      o.log,
+
+		LocalSend:    o.localSend(),
+		LocalSendPIN: o.str("localsend-pin", ""),
 	})
 }
 

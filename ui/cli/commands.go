@@ -228,6 +228,11 @@ type peerJSON struct {
 	Bytes       int64    `json:"bytes"`
 	KeyChanged  bool     `json:"key_changed,omitempty"`
 	Trusted     bool     `json:"trusted,omitempty"`
+	Kind        string   `json:"kind"` // "porch" or "localsend"
+	DeviceType  string   `json:"deviceType,omitempty"`
+	DeviceModel string   `json:"deviceModel,omitempty"`
+	Version     string   `json:"version,omitempty"`  // LocalSend's protocol version
+	Download    bool     `json:"download,omitempty"` // a LocalSend device that offers a download
 }
 
 func cmdPeers(o *options) error {
@@ -240,12 +245,20 @@ func cmdPeers(o *options) error {
 	}
 	defer stop()
 	peers := eng.Peers()
+	devices := eng.LocalSendDevices()
 	if o.bool("json") {
 		out := []peerJSON{}
 		for _, p := range peers {
-			out = append(out, peerJSON{p.ID, p.Name, p.Addrs, p.Port, p.Fingerprint, p.Online, p.Files, p.Bytes, p.KeyChanged, p.Trusted})
+			out = append(out, peerJSON{ID: p.ID, Name: p.Name, Addrs: p.Addrs, Port: p.Port, Fingerprint: p.Fingerprint,
+				Online: p.Online, Files: p.Files, Bytes: p.Bytes, KeyChanged: p.KeyChanged, Trusted: p.Trusted, Kind: "porch"})
+		}
+		for _, d := range devices {
+			out = append(out, deviceJSON(d))
 		}
 		return o.printJSON(out)
+	}
+	if len(peers) == 0 && len(devices) > 0 {
+		return printDevices(o, devices)
 	}
 	if len(peers) == 0 {
 		fmt.Fprintln(o.stdout, "No neighbours found. Is Porch running on the other machine, and is the same network allowed through its firewall (TCP port", defaultPort, "and mDNS UDP 5353)?")
@@ -267,7 +280,10 @@ func cmdPeers(o *options) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.ID[:8], addr, state)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printDevices(o, devices)
 }
 
 // splitRef splits "PEER/PATH" into the peer reference and the path.

@@ -31,6 +31,9 @@ func cmdSend(o *options) error {
 	}
 	ctx, cancelSig := signalContext()
 	defer cancelSig()
+	if handled, err := o.sendLocalSend(ctx); handled {
+		return err
+	}
 	eng, p, stop, err := o.findPeer(ctx, o.args[0])
 	if err != nil {
 		return err
