@@ -46,6 +46,7 @@ const (
 type SendProgress struct {
 	State       OfferState // "" while the items are being prepared (hashed)
 	Done, Total int64      // bytes hashed while preparing, then bytes the receiver has
+	Rate        float64    // bytes per second the receiver gets, smoothed; 0 until known
 	Reason      string     // the receiver's words, once decided
 }
 
@@ -218,8 +219,13 @@ func (e *Engine) Send(ctx context.Context, peerID string, paths []string, onProg
 		return res, friendly(info, err)
 	}
 	fails, pause := 0, sendPollMin
+	var rate rateMeter
 	for {
-		report(SendProgress{State: OfferState(st.State), Done: st.Done, Total: st.Total, Reason: st.Reason})
+		sp := SendProgress{State: OfferState(st.State), Done: st.Done, Total: st.Total, Reason: st.Reason}
+		if sp.State == OfferAccepted {
+			sp.Rate = rate.add(st.Done)
+		}
+		report(sp)
 		switch OfferState(st.State) {
 		case OfferDone:
 			return res, nil

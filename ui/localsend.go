@@ -79,7 +79,7 @@ func (a *Adapter) sendToDevice(ctx context.Context, d localsend.Device, paths []
 	}
 	return a.e.SendToDevice(ctx, d, paths, a.pins.get(localSendPrefix+d.Fingerprint), func(p peer.GetProgress) {
 		if progress != nil {
-			progress(peer.SendProgress{State: peer.OfferAccepted, Done: p.Done, Total: p.Total})
+			progress(peer.SendProgress{State: peer.OfferAccepted, Done: p.Done, Total: p.Total, Rate: p.Rate})
 		}
 	})
 }

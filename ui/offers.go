@@ -84,7 +84,7 @@ func (w *Window) sendTo(p Peer, paths []string) {
 		case peer.OfferPending:
 			status.SetText(fmt.Sprintf("Waiting for %s to accept %s…", name, what))
 		case peer.OfferAccepted:
-			status.SetText(fmt.Sprintf("%s accepted; sending %s…", name, what))
+			status.SetText(sendingText(name, what, sp))
 		}
 		if sp.Total > 0 {
 			bar.SetValue(float64(sp.Done) / float64(sp.Total))
@@ -103,6 +103,24 @@ func (w *Window) sendTo(p Peer, paths []string) {
 			}
 		}
 	})
+}
+
+// sendingText says how a send the receiver took is going: "bob accepted;
+// sending 3 items… 12 MB of 40 MB · 4.2 MB/s · 7 s left", the figures as
+// soon as they are known.
+func sendingText(name, what string, sp peer.SendProgress) string {
+	s := fmt.Sprintf("%s accepted; sending %s…", name, what)
+	if sp.Total <= 0 {
+		return s
+	}
+	s += fmt.Sprintf(" %s of %s", human.Bytes(sp.Done), human.Bytes(sp.Total))
+	if sp.Rate > 0 {
+		s += " · " + human.Rate(sp.Rate)
+		if eta := human.ETA(sp.Done, sp.Total, sp.Rate); eta != "" {
+			s += " · " + eta
+		}
+	}
+	return s
 }
 
 // sendShare asks which online neighbour to send a shared item to, then

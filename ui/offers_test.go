@@ -205,3 +205,20 @@ func TestReceivingShowsProgress(t *testing.T) {
 		t.Errorf("%d receiving views left", len(w.receiving))
 	}
 }
+
+// The sending dialog says how much has arrived, how fast and how long is
+// left, each as soon as it is known.
+func TestSendingText(t *testing.T) {
+	for _, c := range []struct {
+		sp   peer.SendProgress
+		want string
+	}{
+		{peer.SendProgress{State: peer.OfferAccepted}, "bob accepted; sending 2 items…"},
+		{peer.SendProgress{State: peer.OfferAccepted, Done: 1_000_000, Total: 4_000_000}, "bob accepted; sending 2 items… 1.0 MB of 4.0 MB"},
+		{peer.SendProgress{State: peer.OfferAccepted, Done: 1_000_000, Total: 4_000_000, Rate: 1_000_000}, "bob accepted; sending 2 items… 1.0 MB of 4.0 MB · 1.0 MB/s · 3 s left"},
+	} {
+		if got := sendingText("bob", "2 items", c.sp); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.sp, got, c.want)
+		}
+	}
+}
