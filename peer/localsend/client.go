@@ -72,18 +72,7 @@ func (c *Client) info() Info {
 	if c.srv != nil {
 		return c.srv.Self()
 	}
-	i := c.self()
-	i.Fingerprint, i.Version = c.cert.Fingerprint, Version
-	if i.DeviceType == "" {
-		i.DeviceType = DeviceType
-	}
-	if i.DeviceModel == "" {
-		i.DeviceModel = DeviceModel
-	}
-	if i.Protocol == "" {
-		i.Protocol = "https"
-	}
-	return i
+	return sent(c.self(), c.cert.Fingerprint)
 }
 
 // http returns an HTTP client for a device with fingerprint fp speaking

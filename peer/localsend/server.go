@@ -157,9 +157,13 @@ func NewServer(opts ServerOptions) (*Server, error) {
 }
 
 // Self returns this machine's Info as it is sent.
-func (s *Server) Self() Info {
-	i := s.opts.Self()
-	i.Fingerprint, i.Version = s.opts.Cert.Fingerprint, Version
+func (s *Server) Self() Info { return sent(s.opts.Self(), s.opts.Cert.Fingerprint) }
+
+// sent completes this machine's Info i as it goes out: the certificate's
+// fingerprint fp, the protocol version, and the defaults for what i leaves
+// empty (device type and model, https).
+func sent(i Info, fp string) Info {
+	i.Fingerprint, i.Version = fp, Version
 	if i.DeviceType == "" {
 		i.DeviceType = DeviceType
 	}
