@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -580,8 +581,8 @@ func TestE2ELocalSendHostile(t *testing.T) {
 	}
 	cancel()
 	// What was written includes what the sockets' buffers took (a few MiB on loopback).
-	if endless.n > 32<<20 {
-		t.Errorf("porch took %d bytes of an endless body announced as 1 MiB", endless.n)
+	if n := endless.n.Load(); n > 32<<20 {
+		t.Errorf("porch took %d bytes of an endless body announced as 1 MiB", n)
 	}
 
 	// A session held by one sender: a second prepare-upload is 409.
@@ -627,9 +628,12 @@ func TestE2ELocalSendHostile(t *testing.T) {
 }
 
 // endlessReader yields bytes until ctx ends, counting them.
+// endlessReader is a request body that never ends until ctx does. n counts
+// what it gave; the transport may still be reading it after the response
+// came, hence atomic.
 type endlessReader struct {
 	ctx context.Context
-	n   int64
+	n   atomic.Int64
 }
 
 func (r *endlessReader) Read(p []byte) (int, error) {
@@ -639,7 +643,7 @@ func (r *endlessReader) Read(p []byte) (int, error) {
 	for i := range p {
 		p[i] = 'z'
 	}
-	r.n += int64(len(p))
+	r.n.Add(int64(len(p)))
 	return len(p), nil
 }
 
