@@ -86,7 +86,16 @@ func (l *Library) hashFile(n nodeRef, buf []byte) error {
 		}
 	}
 	if l.holdBack(abs, key, fh) {
-		return nil // the next scan leaves it out
+		// The next scan leaves it out. Until then it is listed by name
+		// and size, never served (it has no content id); under Run that
+		// scan comes at once rather than when the whole pass ends.
+		if l.running.Load() {
+			select {
+			case l.rescanReq <- struct{}{}:
+			default: // one is already asked for
+			}
+		}
+		return nil
 	}
 	l.setHash(n, digestOf(fh.cid))
 	return nil

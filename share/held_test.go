@@ -164,9 +164,9 @@ func TestHeldBackReleasedElsewhere(t *testing.T) {
 	runLibrary(t, l)
 	p := filepath.Base(src) + "/id.txt"
 	waitFor(t, func() bool { s, _ := l.Secrets(); return len(s) == 1 })
-	if _, err := l.Stat(p); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("held file: %v", err)
-	}
+	// Held back: listed no more once the rescan that its verdict asks for
+	// has run (at once under Run).
+	waitFor(t, func() bool { _, err := l.Stat(p); return errors.Is(err, ErrNotFound) })
 	other, err := db.Open(data)
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +183,26 @@ func TestHeldBackReleasedElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { e, err := l.Stat(p); return err == nil && e.ContentID != "" })
+}
+
+// Under Run a file held back leaves the listings as soon as its verdict is
+// in, not when the hashing pass that found it ends: here the pass is held
+// up on the next file until the test has seen the key gone.
+func TestHeldBackLeavesTheListingAtOnce(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a-key.txt"), secretCases(t)[1].text)
+	writeFile(t, filepath.Join(src, "b-notes.txt"), "nothing to see")
+	l := openLib(t, t.TempDir(), LibraryOptions{Rescan: time.Hour, Poll: time.Hour}, src)
+	gate := make(chan struct{})
+	defer close(gate)
+	l.onHashed = func(abs string) {
+		if filepath.Base(abs) == "b-notes.txt" {
+			<-gate // the pass waits here, after the key's verdict
+		}
+	}
+	runLibrary(t, l)
+	p := filepath.Base(src) + "/a-key.txt"
+	waitFor(t, func() bool { _, err := l.Stat(p); return errors.Is(err, ErrNotFound) })
 }
 
 // With IncludeSecrets nothing is held back, and files are served before
