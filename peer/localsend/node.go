@@ -154,7 +154,7 @@ func (n *Node) Close() {
 // fails); any device heard is verified over HTTPS before it is listed.
 func (n *Node) heard(ctx context.Context, h Heard) {
 	self := n.srv.Self()
-	if equalFold(h.Info.Fingerprint, self.Fingerprint) || n.opts.Ignore != nil && n.opts.Ignore(h.Info) {
+	if strings.EqualFold(h.Info.Fingerprint, self.Fingerprint) || n.opts.Ignore != nil && n.opts.Ignore(h.Info) {
 		return
 	}
 	select {
