@@ -160,14 +160,25 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, st)
 }
 
-func (s *Server) offerStatus(w http.ResponseWriter, r *http.Request) {
+// offerToken returns the offer id of a request to /v1/offers/{id}, or
+// answers 400 for a malformed one and 404 when hooked is false (this peer
+// takes no offers) and reports false.
+func (s *Server) offerToken(w http.ResponseWriter, r *http.Request, hooked bool) (string, bool) {
 	tok := r.PathValue("id")
 	if !ValidOfferToken(tok) {
 		s.fail(w, r, fmt.Errorf("%w: offer id %s", ErrBadRequest, Quote(tok)))
-		return
+		return "", false
 	}
-	if s.opts.Hooks.OfferStatus == nil {
+	if !hooked {
 		s.fail(w, r, share.ErrNotFound)
+		return "", false
+	}
+	return tok, true
+}
+
+func (s *Server) offerStatus(w http.ResponseWriter, r *http.Request) {
+	tok, ok := s.offerToken(w, r, s.opts.Hooks.OfferStatus != nil)
+	if !ok {
 		return
 	}
 	st, err := s.opts.Hooks.OfferStatus(callerFP(r), tok)
@@ -179,13 +190,8 @@ func (s *Server) offerStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) offerCancel(w http.ResponseWriter, r *http.Request) {
-	tok := r.PathValue("id")
-	if !ValidOfferToken(tok) {
-		s.fail(w, r, fmt.Errorf("%w: offer id %s", ErrBadRequest, Quote(tok)))
-		return
-	}
-	if s.opts.Hooks.OfferCancel == nil {
-		s.fail(w, r, share.ErrNotFound)
+	tok, ok := s.offerToken(w, r, s.opts.Hooks.OfferCancel != nil)
+	if !ok {
 		return
 	}
 	if err := s.opts.Hooks.OfferCancel(callerFP(r), tok); err != nil {
