@@ -284,10 +284,7 @@ func (c *Client) Send(ctx context.Context, d Device, pin string, files []SendFil
 	hc := c.http(d.Protocol, d.Fingerprint)
 	defer hc.CloseIdleConnections()
 	base := baseURL(d.Protocol, d.AddrPort())
-	q := ""
-	if pin != "" {
-		q = "?pin=" + url.QueryEscape(pin)
-	}
+	q := pinQuery(pin)
 	body, n := jsonBody(req)
 	var ans PrepareUploadReply
 	pctx, pcancel := context.WithTimeout(ctx, decideTimeout)
@@ -410,6 +407,14 @@ type Fetched struct {
 	Bytes int64
 }
 
+// pinQuery is the query of a prepare request that carries pin ("" none).
+func pinQuery(pin string) string {
+	if pin == "" {
+		return ""
+	}
+	return "?pin=" + url.QueryEscape(pin)
+}
+
 // Fetch downloads everything device d offers for download (reverse
 // transfer: prepare-download, then download of each file) into store,
 // under the same rules as files pushed to this machine.
@@ -417,10 +422,7 @@ func (c *Client) Fetch(ctx context.Context, d Device, pin string, store *share.S
 	hc := c.http(d.Protocol, d.Fingerprint)
 	defer hc.CloseIdleConnections()
 	base := baseURL(d.Protocol, d.AddrPort())
-	q := ""
-	if pin != "" {
-		q = "?pin=" + url.QueryEscape(pin)
-	}
+	q := pinQuery(pin)
 	var ans PrepareDownloadReply
 	pctx, pcancel := context.WithTimeout(ctx, decideTimeout)
 	_, err := call(pctx, hc, http.MethodPost, base+"prepare-download"+q, nil, 0, MaxPrepareBody, &ans)
